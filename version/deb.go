@@ -127,11 +127,11 @@ func (v Deb) Upstream() string { return v.upstream }
 // Revision is the Debian revision, "" when the version has none.
 func (v Deb) Revision() string { return v.revision }
 
-// String is the canonical form: the epoch only when it is not 0, the
-// revision only when there is one.
+// String is the canonical form: the epoch only when it is not 0 or the
+// upstream version holds a colon, the revision only when there is one.
 func (v Deb) String() string {
 	var b strings.Builder
-	if v.epoch != 0 {
+	if v.epoch != 0 || strings.IndexByte(v.upstream, ':') >= 0 {
 		b.WriteString(strconv.Itoa(v.epoch))
 		b.WriteByte(':')
 	}
