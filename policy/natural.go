@@ -1,0 +1,60 @@
+package policy
+
+import "strings"
+
+// NaturalCompare orders tags as people read them: runs of digits compare
+// by numeric value, so "3.9" < "3.10" < "3.11" and "v2" < "v10"; other
+// bytes compare as bytes. Ties (such as "01" and "1") fall back to plain
+// string order, so the order is total and deterministic.
+func NaturalCompare(a, b string) int {
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		ca, cb := a[i], b[j]
+		if isDigit(ca) && isDigit(cb) {
+			// Skip leading zeros, then the longer run is the larger number.
+			si, sj := i, j
+			for si < len(a) && a[si] == '0' {
+				si++
+			}
+			for sj < len(b) && b[sj] == '0' {
+				sj++
+			}
+			ei, ej := si, sj
+			for ei < len(a) && isDigit(a[ei]) {
+				ei++
+			}
+			for ej < len(b) && isDigit(b[ej]) {
+				ej++
+			}
+			if d := (ei - si) - (ej - sj); d != 0 {
+				return sign(d)
+			}
+			if c := strings.Compare(a[si:ei], b[sj:ej]); c != 0 {
+				return c
+			}
+			i, j = ei, ej
+			continue
+		}
+		if ca != cb {
+			return sign(int(ca) - int(cb))
+		}
+		i++
+		j++
+	}
+	if d := (len(a) - i) - (len(b) - j); d != 0 {
+		return sign(d)
+	}
+	return strings.Compare(a, b)
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func sign(d int) int {
+	switch {
+	case d < 0:
+		return -1
+	case d > 0:
+		return 1
+	}
+	return 0
+}
