@@ -1,0 +1,7 @@
+package workflow
+
+// Test helpers for the external test package.
+var (
+	TestSQLite   = newSQLite
+	TestPostgres = newPostgres
+)
