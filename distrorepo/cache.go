@@ -110,10 +110,12 @@ func (c *Client) fetchBlob(ctx context.Context, url, sum string, size int64) (*o
 	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return nil, fmt.Errorf("storing %s in cache: %w", url, err)
 	}
+	tmp.Close()
 	keep = true
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("rewinding %s: %w", dst, err)
+	// Reopen by the cache path, so the caller's f.Name() is where it lives.
+	f, err := os.Open(dst)
+	if err != nil {
+		return nil, fmt.Errorf("opening cached %s: %w", dst, err)
 	}
-	return tmp, nil
+	return f, nil
 }

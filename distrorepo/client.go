@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -195,7 +196,9 @@ func (c *Client) loadSuite(ctx context.Context, e sourceEntry, arch string) (*Su
 	} else {
 		for _, comp := range s.Components {
 			dirs = append(dirs, comp+"/binary-"+arch+"/")
-			if !rel.NoArchAllIndex {
+			// As apt: binary-all is an index of its own only when the
+			// Release lists "all" and does not say the arch files hold it.
+			if !rel.NoArchAllIndex && slices.Contains(rel.Architectures, "all") {
 				if _, ok := pickIndex(rel, comp+"/binary-all/"); ok {
 					dirs = append(dirs, comp+"/binary-all/")
 				}
