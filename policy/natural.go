@@ -7,7 +7,16 @@ import "strings"
 // bytes compare as bytes. Ties (such as "01" and "1") fall back to plain
 // string order, so the order is total and deterministic.
 func NaturalCompare(a, b string) int {
-	i, j := 0, 0
+	// Skip the common prefix, backing up to the start of a digit run in
+	// it: before that point both strings read the same.
+	p := 0
+	for p < len(a) && p < len(b) && a[p] == b[p] {
+		p++
+	}
+	for p > 0 && isDigit(a[p-1]) {
+		p--
+	}
+	i, j := p, p
 	for i < len(a) && j < len(b) {
 		ca, cb := a[i], b[j]
 		if isDigit(ca) && isDigit(cb) {
@@ -57,4 +66,32 @@ func sign(d int) int {
 		return 1
 	}
 	return 0
+}
+
+// appendNaturalKey appends a byte string whose plain byte order is the
+// order NaturalCompare gives up to its final tie-break: each digit run
+// becomes '0', the count of its significant digits, then those digits
+// (so longer numbers sort later); other bytes stay. No other byte is
+// a digit, so a run compares against them as its digits would. Tags are
+// at most 128 bytes, so the count fits in a byte; longer runs are capped
+// and fall back to the tie-break.
+func appendNaturalKey(dst []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		if !isDigit(s[i]) {
+			dst = append(dst, s[i])
+			i++
+			continue
+		}
+		for i < len(s) && s[i] == '0' {
+			i++
+		}
+		j := i
+		for j < len(s) && isDigit(s[j]) {
+			j++
+		}
+		dst = append(dst, '0', byte(min(j-i, 255)))
+		dst = append(dst, s[i:j]...)
+		i = j
+	}
+	return dst
 }

@@ -92,20 +92,26 @@ func checkOriginal(conv Convention, original string) error {
 // nextAfter gives the next patch tag given the highest incremental suffix
 // in use; original has been checked.
 func nextAfter(conv Convention, original string, highest int) (string, error) {
-	var next string
+	b, err := appendNext(nil, conv, original, highest)
+	return string(b), err
+}
+
+// appendNext appends the next patch tag to dst; on error dst is unchanged.
+func appendNext(dst []byte, conv Convention, original string, highest int) ([]byte, error) {
+	n := len(dst)
 	switch conv.orDefault() {
 	case Floating:
-		next = original + floatingSuffix
+		dst = append(append(dst, original...), floatingSuffix...)
 	case Incremental:
 		if highest >= MaxPatches {
-			return "", fmt.Errorf("no more than %d patches can be created for tag %q", MaxPatches, original)
+			return dst, fmt.Errorf("no more than %d patches can be created for tag %q", MaxPatches, original)
 		}
-		next = original + "-" + strconv.Itoa(highest+1)
+		dst = strconv.AppendInt(append(append(dst, original...), '-'), int64(highest+1), 10)
 	default:
-		return "", fmt.Errorf("unknown tag convention %q; use \"incremental\" or \"floating\"", string(conv))
+		return dst, fmt.Errorf("unknown tag convention %q; use \"incremental\" or \"floating\"", string(conv))
 	}
-	if !ValidTag(next) {
-		return "", fmt.Errorf("patch tag %q of tag %q would be longer than 128 characters", next, original)
+	if len(dst)-n > 128 { // original is a valid tag: only the length can break
+		return dst[:n], fmt.Errorf("patch tag %q of tag %q would be longer than 128 characters", dst[n:], original)
 	}
-	return next, nil
+	return dst, nil
 }
