@@ -778,7 +778,7 @@ func (r *dpkgRun) conffile(out *tar.Header, name string, tr io.Reader, oldConf m
 	case diskHash == "" && !wasConf:
 		install = true
 	case diskHash == newHash:
-		install = true
+		// Already the new version: dpkg leaves the file as it is.
 	case wasConf && diskHash == old.hash:
 		install = true
 	case wasConf && old.hash == newHash:

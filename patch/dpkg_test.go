@@ -85,8 +85,9 @@ func setupDemo(t *testing.T) *dpkgBundle {
 			{path: "/etc/demo-mod.conf", content: "mod v1\n", mtime: t1},
 			{path: "/etc/demo-del.conf", content: "del v1\n", mtime: t1},
 			{path: "/etc/demo-obs.conf", content: "obsolete in v2\n", mtime: t1},
+			{path: "/etc/demo-same.conf", content: "unchanged\n", mtime: t1},
 		},
-		conffiles: []string{"/etc/demo.conf", "/etc/demo-mod.conf", "/etc/demo-del.conf", "/etc/demo-obs.conf"},
+		conffiles: []string{"/etc/demo.conf", "/etc/demo-mod.conf", "/etc/demo-del.conf", "/etc/demo-obs.conf", "/etc/demo-same.conf"},
 		scripts:   map[string]string{"postrm": "#!/bin/sh\nexit 0\n"},
 	}
 	newDemo := oldDemo
@@ -103,8 +104,9 @@ func setupDemo(t *testing.T) *dpkgBundle {
 		{path: "/etc/demo-mod.conf", content: "mod v2\n", mtime: t2},
 		{path: "/etc/demo-del.conf", content: "del v2\n", mtime: t2},
 		{path: "/etc/demo-new.conf", content: "new conffile\n", mtime: t2},
+		{path: "/etc/demo-same.conf", content: "unchanged\n", mtime: t2},
 	}
-	newDemo.conffiles = []string{"/etc/demo.conf", "/etc/demo-mod.conf", "/etc/demo-del.conf", "/etc/demo-new.conf"}
+	newDemo.conffiles = []string{"/etc/demo.conf", "/etc/demo-mod.conf", "/etc/demo-del.conf", "/etc/demo-new.conf", "/etc/demo-same.conf"}
 	newDemo.scripts = map[string]string{"postinst": "#!/bin/sh\nexit 0\n", "prerm": "#!/bin/sh\nexit 0\n"}
 
 	other := debSpec{
