@@ -288,3 +288,16 @@ func readAll(t *testing.T, fsys *FS, name string) string {
 }
 
 var _ io.Reader = (*countingReader)(nil)
+
+func remoteImage(t *testing.T, ref string) v1.Image {
+	t.Helper()
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
