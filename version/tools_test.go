@@ -98,7 +98,8 @@ func dpkgCompareMany(t testing.TB, pairs []pair) []int {
 }
 
 // runSharded splits pairs into shards, one line "a b" each, runs one
-// command per shard reading them, and reads one of <, =, > per line back.
+// command per shard reading them, and reads one of <, =, > per line back
+// as -1, 0, 1, or "!" (the tool refused a version) as 2.
 func runSharded(t testing.TB, pairs []pair, command func(input string) *exec.Cmd) []int {
 	t.Helper()
 	out := make([]int, len(pairs))
@@ -149,6 +150,8 @@ func parseOp(s string) (int, error) {
 		return 0, nil
 	case ">":
 		return 1, nil
+	case "!":
+		return 2, nil // the tool refused a version
 	}
 	return 0, fmt.Errorf("tool answered %q", s)
 }
@@ -258,7 +261,7 @@ func apkCompareMany(t testing.TB, pairs []pair) []int {
 	root := alpineRoot(t)
 	return runSharded(t, pairs, func(in string) *exec.Cmd {
 		cmd := exec.Command("chroot", root, "/bin/sh", "-c",
-			`while read -r a b; do /sbin/apk version -t "$a" "$b"; done`)
+			`while read -r a b; do /sbin/apk version -t -- "$a" "$b"; done`)
 		cmd.Stdin = strings.NewReader(in)
 		return cmd
 	})
