@@ -32,8 +32,10 @@ type Engine struct {
 	stopScheduler context.CancelFunc
 	schedulerDone chan struct{}
 
-	// onSchedulerPass, when set by tests, is called after each scheduler pass.
+	// onSchedulerPass and onJobDone, when set by tests before Start, are
+	// called after each scheduler pass and after each job attempt.
 	onSchedulerPass func()
+	onJobDone       func()
 }
 
 // New migrates db and returns an engine that is not yet started.
@@ -218,21 +220,53 @@ func (e *Engine) DeleteWorkflow(ctx context.Context, workflow string) error {
 	if err != nil {
 		return err
 	}
+	var jobs []int64
 	for _, r := range runs {
-		if r.JobID == 0 {
-			continue
+		if r.JobID != 0 {
+			jobs = append(jobs, r.JobID)
 		}
-		// A running job cannot be deleted; it was canceled above and River
-		// cleans it up later.
-		if _, err := e.client.JobDelete(ctx, r.JobID); err != nil && !errors.Is(err, river.ErrNotFound) && !errors.Is(err, rivertype.ErrJobRunning) {
-			return fmt.Errorf("deleting job %d of run %d: %w", r.JobID, r.ID, err)
-		}
+	}
+	if err := e.deleteJobs(ctx, jobs); err != nil {
+		return err
 	}
 	if err := e.store.DeleteWorkflowRuns(ctx, workflow); err != nil {
 		return err
 	}
 	e.Reschedule()
 	return nil
+}
+
+// deleteJobsWait bounds how long DeleteWorkflow waits for canceled jobs to
+// stop running so that it can delete them.
+const deleteJobsWait = 10 * time.Second
+
+// deleteJobs deletes River jobs. A running job cannot be deleted: it was
+// canceled, so deleteJobs retries until it stops, for up to
+// deleteJobsWait; one still running then is left to River's job cleaner.
+func (e *Engine) deleteJobs(ctx context.Context, ids []int64) error {
+	deadline := time.Now().Add(deleteJobsWait)
+	for delay := 10 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		var running []int64
+		for _, id := range ids {
+			_, err := e.client.JobDelete(ctx, id)
+			switch {
+			case err == nil, errors.Is(err, river.ErrNotFound):
+			case errors.Is(err, rivertype.ErrJobRunning):
+				running = append(running, id)
+			default:
+				return fmt.Errorf("deleting job %d: %w", id, err)
+			}
+		}
+		if len(running) == 0 || time.Now().After(deadline) {
+			return nil
+		}
+		ids = running
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("deleting jobs: %w", ctx.Err())
+		case <-time.After(delay):
+		}
+	}
 }
 
 // ImageRow is one line of `workflow list`: an image with its latest scan

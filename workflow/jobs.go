@@ -156,16 +156,16 @@ func (w *patchWorker) Work(ctx context.Context, job *river.Job[PatchArgs]) error
 		req := PatchRequest{Target: a.Target, Workflow: a.Workflow, Cycle: a.Cycle, CVEs: a.CVEs}
 		start := time.Now()
 		defer func() { w.e.metrics.patchSeconds.Observe(time.Since(start).Seconds()) }()
-		if job.Attempt > 1 {
-			prev, ok, err := w.e.cfg.Patcher.Pushed(ctx, req)
-			if err != nil {
-				return RunResult{}, fmt.Errorf("looking for an earlier push of %s:%s: %w", a.Target.Repository, a.Target.NextTag, err)
-			}
-			if ok {
-				fmt.Fprintf(log, "an earlier attempt already pushed %s (%s); recording it\n", prev.Tag, prev.Digest)
-				w.e.metrics.patched(len(prev.FixedCVEs))
-				return RunResult{Tag: prev.Tag, Digest: prev.Digest, FixedCVEs: prev.FixedCVEs, Reused: true}, nil
-			}
+		// Every attempt looks first: an attempt interrupted by a crash or a
+		// shutdown may have pushed before it could record the push.
+		prev, ok, err := w.e.cfg.Patcher.Pushed(ctx, req)
+		if err != nil {
+			return RunResult{}, fmt.Errorf("looking for an earlier push of %s:%s: %w", a.Target.Repository, a.Target.NextTag, err)
+		}
+		if ok {
+			fmt.Fprintf(log, "an earlier attempt already pushed %s (%s); recording it\n", prev.Tag, prev.Digest)
+			w.e.metrics.patched(len(prev.FixedCVEs))
+			return RunResult{Tag: prev.Tag, Digest: prev.Digest, FixedCVEs: prev.FixedCVEs, Reused: true}, nil
 		}
 		fmt.Fprintf(log, "patching %s:%s into %s\n", a.Target.Repository, a.Target.Tag, a.Target.NextTag)
 		res, err := w.e.cfg.Patcher.Patch(ctx, req, log)
@@ -218,6 +218,9 @@ func (e *Engine) cycleLive(ctx context.Context, workflow, cycle string) error {
 // error) or Queued again (attempts left, or requeued at shutdown).
 func (e *Engine) runJob(ctx context.Context, key RunKey, job *rivertype.JobRow,
 	work func(ctx context.Context, log io.Writer) (RunResult, error)) error {
+	if e.onJobDone != nil {
+		defer e.onJobDone()
+	}
 	if err := e.cycleLive(ctx, key.Workflow, key.Cycle); err != nil {
 		if errors.Is(err, errCycleGone) {
 			e.cancelRun(ctx, key)
