@@ -55,6 +55,9 @@ func (Dpkg) Read(fsys fs.FS) ([]Package, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("listing %s: %w", dpkgStatusD, err)
 	}
+	if err == nil {
+		found = true // an empty status.d is an empty database
+	}
 	var total int64
 	for _, e := range ents {
 		if e.IsDir() || strings.HasSuffix(e.Name(), ".md5sums") || strings.HasPrefix(e.Name(), ".") {
