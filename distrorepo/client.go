@@ -185,7 +185,7 @@ func (c *Client) loadSuite(ctx context.Context, e sourceEntry, arch string) (*Su
 	suite := &Suite{
 		URI: s.URI, Name: s.Suite, Pocket: PocketOf(s.Suite),
 		Codename: rel.Codename, Origin: rel.Origin, Label: rel.Label, Version: rel.Version,
-		Components: s.Components, Signed: signer != "", Signer: signer, From: s.From,
+		Components: s.Components, Signed: signer != "", Signer: signer, From: s.From, Release: rel,
 	}
 	if !s.Flat() && !strings.Contains(s.Suite, "/") && rel.Suite != s.Suite && rel.Codename != s.Suite {
 		return nil, nil, fmt.Errorf("%s: Release is for suite %q codename %q: %w", name, rel.Suite, rel.Codename, ErrMalformed)

@@ -100,7 +100,9 @@ func (s *stanzaScanner) next(want func(name []byte) bool, field func(name, value
 	)
 	flush := func() error {
 		if name != nil && keep {
-			if err := field(name, value); err != nil {
+			if err := field(name, value); err == errSkipStanza {
+				return s.skipStanza()
+			} else if err != nil {
 				return fmt.Errorf("line %d: field %s: %w", s.line, name, err)
 			}
 		}
@@ -110,7 +112,10 @@ func (s *stanzaScanner) next(want func(name []byte) bool, field func(name, value
 	for {
 		line, lbuf, err = s.readLine(lbuf)
 		if err == io.EOF {
-			return inStanza, flush()
+			if err := flush(); err != nil && err != errStanzaSkipped {
+				return false, err
+			}
+			return inStanza, nil
 		}
 		if err != nil {
 			return false, err
@@ -121,7 +126,10 @@ func (s *stanzaScanner) next(want func(name []byte) bool, field func(name, value
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
 			if inStanza {
-				return true, flush()
+				if err := flush(); err != nil && err != errStanzaSkipped {
+					return false, err
+				}
+				return true, nil
 			}
 			continue
 		}
@@ -142,7 +150,9 @@ func (s *stanzaScanner) next(want func(name []byte) bool, field func(name, value
 		if colon <= 0 {
 			return false, fmt.Errorf("line %d: no field name: %w", s.line, ErrMalformed)
 		}
-		if err := flush(); err != nil {
+		if err := flush(); err == errStanzaSkipped {
+			return true, nil
+		} else if err != nil {
 			return false, err
 		}
 		inStanza = true
@@ -153,6 +163,34 @@ func (s *stanzaScanner) next(want func(name []byte) bool, field func(name, value
 		name = nameBuf
 		if keep {
 			value = append(value[:0], bytes.TrimSpace(line[colon+1:])...)
+		}
+	}
+}
+
+// errSkipStanza, returned by a field callback, skips the rest of the
+// paragraph without parsing it; next then reports errStanzaSkipped
+// internally and the paragraph as read.
+var (
+	errSkipStanza    = errors.New("skip paragraph")
+	errStanzaSkipped = errors.New("paragraph skipped")
+)
+
+// skipStanza reads up to and including the next blank line.
+func (s *stanzaScanner) skipStanza() error {
+	for {
+		line, err := s.r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err == io.EOF {
+			return errStanzaSkipped
+		}
+		if err != nil {
+			return err
+		}
+		s.line++
+		if len(bytes.TrimSpace(line)) == 0 {
+			return errStanzaSkipped
 		}
 	}
 }

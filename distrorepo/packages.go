@@ -54,28 +54,31 @@ func (p *Package) String() string {
 	return p.Name + "_" + p.Version + "_" + p.Architecture
 }
 
-// packageFields are the Packages fields the parser keeps.
-var packageFields = map[string]bool{
-	"package": true, "version": true, "architecture": true, "source": true,
-	"multi-arch": true, "essential": true, "priority": true, "section": true,
-	"depends": true, "pre-depends": true, "breaks": true, "conflicts": true,
-	"provides": true, "replaces": true, "filename": true, "size": true, "sha256": true,
-}
-
-// wantPackageField reports whether a field name is kept, without
-// allocating: field names are matched case-insensitively.
-func wantPackageField(name []byte) bool {
-	if len(name) > 12 {
-		return false
+// lowerKey lower-cases a field name into buf, for allocation-free
+// switches; names longer than buf are returned as "".
+func lowerKey(buf *[16]byte, name []byte) []byte {
+	if len(name) > len(buf) {
+		return nil
 	}
-	var b [12]byte
 	for i, c := range name {
 		if c >= 'A' && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		b[i] = c
+		buf[i] = c
 	}
-	return packageFields[string(b[:len(name)])]
+	return buf[:len(name)]
+}
+
+// wantPackageField reports whether a Packages field is kept.
+func wantPackageField(name []byte) bool {
+	var buf [16]byte
+	switch string(lowerKey(&buf, name)) {
+	case "package", "version", "architecture", "source", "multi-arch", "essential",
+		"priority", "section", "depends", "pre-depends", "breaks", "conflicts",
+		"provides", "replaces", "filename", "size", "sha256":
+		return true
+	}
+	return false
 }
 
 // ParsePackages reads a Packages index. When keep is not nil only
@@ -97,19 +100,19 @@ func ParsePackages(r io.Reader, suite *Suite, keep func(name string) bool) ([]*P
 		return v
 	}
 	for {
-		p := &Package{Suite: suite}
+		var cur Package
+		p := &cur
 		var skip bool
+		var buf [16]byte
 		ok, err := s.next(wantPackageField, func(name, value []byte) error {
-			if skip {
-				return nil
-			}
 			var err error
-			switch strings.ToLower(string(name)) {
+			switch string(lowerKey(&buf, name)) {
 			case "package":
-				p.Name = string(value)
-				if keep != nil && !keep(p.Name) {
+				if keep != nil && !keep(string(value)) {
 					skip = true
+					return errSkipStanza
 				}
+				p.Name = string(value)
 			case "version":
 				p.Version = string(value)
 			case "architecture":
@@ -154,10 +157,13 @@ func ParsePackages(r io.Reader, suite *Suite, keep func(name string) bool) ([]*P
 		if skip {
 			continue
 		}
-		if err := p.complete(); err != nil {
+		if err := cur.complete(); err != nil {
 			return nil, fmt.Errorf("parsing Packages near line %d: %w", s.line, err)
 		}
-		out = append(out, p)
+		cur.Suite = suite
+		np := new(Package)
+		*np = cur
+		out = append(out, np)
 	}
 }
 

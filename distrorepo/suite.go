@@ -51,6 +51,8 @@ type Suite struct {
 	Signed bool
 	// Signer is the primary key id that signed the Release file.
 	Signer string
+	// Release is the verified Release file.
+	Release *Release
 	// From says where the source came from ("/etc/apt/sources.list:1",
 	// "default", "config").
 	From string
