@@ -32,9 +32,8 @@ func decode(filename string, data []byte) (*Policy, []Warning, error) {
 	case k == kindNone:
 		r.badValue()
 	default:
-		off := r.off
-		r.skip()
-		r.problem(off, "the policy must be a JSON object {...}, not %s %s", article(k), k)
+		// Nothing in another kind of value can be a policy: stop here.
+		r.problem(r.off, "the policy must be a JSON object {...}, not %s %s", article(k), k)
 	}
 	return finish(filename, r, p)
 }

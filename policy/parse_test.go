@@ -556,3 +556,46 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseKeepsAtMostMaxProblems(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString(`{"version": "v1", "repositories": [{"repository": "a", "tags": [`)
+	for i := range MaxProblems + 500 {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, `"t%d-1"`, i)
+	}
+	b.WriteString(`]}]}`)
+	_, _, err := Parse("p.json", []byte(b.String()))
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("Parse error = %v", err)
+	}
+	if len(ve.Problems) != MaxProblems || ve.Omitted != 500 {
+		t.Errorf("kept %d problems, omitted %d; want %d and 500", len(ve.Problems), ve.Omitted, MaxProblems)
+	}
+	if lines := strings.Split(err.Error(), "\n"); len(lines) != MaxProblems+1 || lines[MaxProblems] != "500 more problems not shown" {
+		t.Errorf("error has %d lines, last %q", len(lines), lines[len(lines)-1])
+	}
+}
+
+func TestParseHostileInputs(t *testing.T) {
+	t.Parallel()
+	deep := `{"x": ` + strings.Repeat("[", MaxFileSize-10)
+	_, _, err := Parse("deep.json", []byte(deep))
+	if err == nil || err.Error() != "deep.json:1:70: values are nested more than 64 deep" {
+		t.Errorf("deep nesting: %v", err)
+	}
+	deepObject := `{"version": "v1", "x": ` + strings.Repeat(`{"a": `, 100000)
+	_, _, err = Parse("deep.json", []byte(deepObject))
+	if err == nil || !strings.HasSuffix(err.Error(), "values are nested more than 64 deep") {
+		t.Errorf("deep objects: %v", err)
+	}
+	unclosed := `{"version": "` + strings.Repeat("x", MaxFileSize-20)
+	_, _, err = Parse("long.json", []byte(unclosed))
+	if err == nil || err.Error() != `long.json:1:13: string is not closed; end it with "` {
+		t.Errorf("unclosed string: %v", err)
+	}
+}
