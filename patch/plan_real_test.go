@@ -30,8 +30,10 @@ func (f suiteFilter) keep(ps []*distrorepo.Package) []*distrorepo.Package {
 	return out
 }
 
-func (f suiteFilter) Packages(name string) []*distrorepo.Package  { return f.keep(f.ix.Packages(name)) }
-func (f suiteFilter) Providers(name string) []*distrorepo.Package { return f.keep(f.ix.Providers(name)) }
+func (f suiteFilter) Packages(name string) []*distrorepo.Package { return f.keep(f.ix.Packages(name)) }
+func (f suiteFilter) Providers(name string) []*distrorepo.Package {
+	return f.keep(f.ix.Providers(name))
+}
 
 // realBookwormIndex is the real, signature-checked bookworm and
 // bookworm-security index, fetched by distrorepo.
