@@ -62,7 +62,7 @@ func TestParseOSReleaseAgainstShell(t *testing.T) {
 	files := map[string][]byte{
 		"alpine-3.19.4": fileFromTarGz(t, filepath.Join(alpineFixtures, "alpine-minirootfs-3.19.4-x86_64.tar.gz"), "etc/os-release"),
 		"alpine-3.20.3": fileFromTarGz(t, filepath.Join(alpineFixtures, "alpine-minirootfs-3.20.3-x86_64.tar.gz"), "etc/os-release"),
-		"quoted": []byte("# comment\nNAME=\"Some \\\"Linux\\\"\"\nID='rocky'\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.4\"\nPRETTY_NAME=\"Rocky Linux 9.4 (Blue Onyx)\"\n"),
+		"quoted":        []byte("# comment\nNAME=\"Some \\\"Linux\\\"\"\nID='rocky'\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.4\"\nPRETTY_NAME=\"Rocky Linux 9.4 (Blue Onyx)\"\n"),
 	}
 	if !testing.Short() {
 		for _, suite := range []testutil.Suite{testutil.Bookworm, testutil.Jammy} {

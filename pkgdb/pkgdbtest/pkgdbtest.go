@@ -179,8 +179,10 @@ type hugeFile struct {
 	read int64
 }
 
-func (f *hugeFile) Stat() (fs.FileInfo, error) { return hugeInfo{name: f.fs.name, size: f.fs.size}, nil }
-func (f *hugeFile) Close() error               { return nil }
+func (f *hugeFile) Stat() (fs.FileInfo, error) {
+	return hugeInfo{name: f.fs.name, size: f.fs.size}, nil
+}
+func (f *hugeFile) Close() error { return nil }
 func (f *hugeFile) Read(b []byte) (int, error) {
 	if f.read >= f.fs.size {
 		return 0, io.EOF
