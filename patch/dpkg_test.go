@@ -222,6 +222,17 @@ func TestDpkgLayerMatchesRealDpkg(t *testing.T) {
 		}
 	})
 
+	t.Run("umoci unpacks the patched image to what dpkg installed", func(t *testing.T) {
+		img, err := Image(ImageParams{Base: ociImageFromDir(t, b.orig), BaseName: "example.org/demo:1", Layer: lf, Report: report})
+		if err != nil {
+			t.Fatal(err)
+		}
+		root := unpackWithUmoci(t, img)
+		if d := diffTrees(snapshot(t, want, dpkgNoise), snapshot(t, root, dpkgNoise), stampedNow); len(d) > 0 {
+			t.Errorf("umoci's rootfs differs from what dpkg installed:\n%s", strings.Join(d, "\n"))
+		}
+	})
+
 	t.Run("reproducible", func(t *testing.T) {
 		lf2, _, err := BuildLayer(ctx, &Dpkg{}, LayerParams{
 			Root: os.DirFS(b.orig), Upgrades: b.upgrades, Debs: DirDebs{Dir: b.debs},
