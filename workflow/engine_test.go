@@ -132,6 +132,18 @@ func (b *testBundle) runs(t *testing.T, f RunFilter) []Run {
 	return runs
 }
 
+// waitRun waits until run id has status st.
+func (b *testBundle) waitRun(t *testing.T, id int64, st Status) {
+	t.Helper()
+	waitUntil(t, b.done, "run to be "+string(st), func() bool {
+		r, err := b.e.GetRun(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Status == st
+	})
+}
+
 func byImage(runs []Run) map[string]Run {
 	m := map[string]Run{}
 	for _, r := range runs {
@@ -300,11 +312,13 @@ func TestEngine(t *testing.T) {
 		scan.started = make(chan string, 100)
 		b := setup(t, setupOpts{scan: scan, sel: &fakeSelector{targets: targets(6)}, config: func(c *Config) { c.Workers = 2 }})
 		b.start(t)
-		if _, err := b.e.RunImmediately(ctx, wfKey); err != nil {
+		trig, err := b.e.RunImmediately(ctx, wfKey)
+		if err != nil {
 			t.Fatal(err)
 		}
 		<-scan.started
 		<-scan.started
+		b.waitRun(t, trig.ID, StatusSucceeded)
 		canceled, err := b.e.CancelCycle(ctx, wfKey)
 		if err != nil {
 			t.Fatal(err)
@@ -529,10 +543,12 @@ func TestEnginePostgres(t *testing.T) {
 		scan.started = make(chan string, 100)
 		b := setup(t, setupOpts{db: newPostgres(t), scan: scan})
 		b.start(t)
-		if _, err := b.e.RunImmediately(ctx, wfKey); err != nil {
+		trig, err := b.e.RunImmediately(ctx, wfKey)
+		if err != nil {
 			t.Fatal(err)
 		}
 		<-scan.started
+		b.waitRun(t, trig.ID, StatusSucceeded)
 		canceled, err := b.e.CancelCycle(ctx, wfKey)
 		if err != nil {
 			t.Fatal(err)
