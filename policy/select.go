@@ -47,16 +47,27 @@ type Selection struct {
 // repository, "*" gives originals in natural order (3.9 before 3.10) and
 // named tags keep their listed order.
 func (p *Policy) Select(inventory map[string][]string) Selection {
-	var s Selection
-	for _, r := range p.Repositories {
+	parts := make([]RepositorySelection, len(p.Repositories))
+	images, missing := 0, 0
+	for i, r := range p.Repositories {
 		tags, ok := inventory[r.Name]
-		rs := SelectRepository(r, p.TagConvention, tags, ok)
-		if s.Images == nil {
-			s.Images = rs.Images // spare a copy of one big repository
-		} else {
-			s.Images = append(s.Images, rs.Images...)
-		}
-		s.Missing = append(s.Missing, rs.Missing...)
+		parts[i] = SelectRepository(r, p.TagConvention, tags, ok)
+		images += len(parts[i].Images)
+		missing += len(parts[i].Missing)
+	}
+	if len(parts) == 1 {
+		return Selection(parts[0])
+	}
+	var s Selection
+	if images > 0 {
+		s.Images = make([]Image, 0, images)
+	}
+	if missing > 0 {
+		s.Missing = make([]Missing, 0, missing)
+	}
+	for _, part := range parts {
+		s.Images = append(s.Images, part.Images...)
+		s.Missing = append(s.Missing, part.Missing...)
 	}
 	return s
 }
@@ -86,7 +97,10 @@ func SelectRepository(r Repository, conv Convention, tags []string, repoExists b
 	wildcard := r.Wildcard()
 	ix := newTagIndex(wildcard, r.Tags, len(tags))
 	var patches []patchRef
-	for _, t := range tags {
+	if wildcard {
+		patches = make([]patchRef, 0, len(tags))
+	}
+	for ti, t := range tags {
 		pt, isPatch := ParsePatchTag(t)
 		if !isPatch {
 			ix.sawOriginal(t)
@@ -96,7 +110,7 @@ func SelectRepository(r Repository, conv Convention, tags []string, repoExists b
 			continue
 		}
 		if g, ok := ix.group(pt.Original); ok {
-			patches = append(patches, patchRef{g: g, n: int32(pt.N), tag: t})
+			patches = append(patches, patchRef{g: g, n: int32(pt.N), ti: int32(ti)})
 		}
 	}
 	originals := ix.originals
@@ -112,7 +126,7 @@ func SelectRepository(r Repository, conv Convention, tags []string, repoExists b
 			}
 		}
 	}
-	patchTags, start, highest := groupPatches(patches, len(ix.exists))
+	patchTags, start, highest := groupPatches(patches, tags, len(ix.exists))
 
 	// All next tags are cut from one string to spare an allocation each.
 	var next []byte
@@ -142,11 +156,10 @@ func SelectRepository(r Repository, conv Convention, tags []string, repoExists b
 	return out
 }
 
-// patchRef is an existing patch tag of the original in group g.
+// patchRef is tags[ti], an existing patch tag numbered n of the original
+// in group g.
 type patchRef struct {
-	g   int32
-	n   int32
-	tag string
+	g, n, ti int32
 }
 
 // original is an original tag and its group.
@@ -168,8 +181,10 @@ type tagIndex struct {
 func newTagIndex(wildcard bool, named []string, n int) *tagIndex {
 	ix := &tagIndex{wildcard: wildcard}
 	if wildcard {
+		// Sized for about as many originals as patch tags.
 		ix.index = make(map[string]int32, n/2)
 		ix.exists = make([]bool, 0, n/2)
+		ix.originals = make([]original, 0, n/2)
 		return ix
 	}
 	ix.index = make(map[string]int32, len(named))
@@ -208,7 +223,7 @@ func (ix *tagIndex) sawOriginal(tag string) {
 // repeats, in linear time: a counting sort by group, then a sort of each
 // group's few tags. The patch tags of group g are tags[start[g]:start[g+1]]
 // and highest[g] is the largest number among them (0 if none).
-func groupPatches(patches []patchRef, groups int) (tags []string, start, highest []int32) {
+func groupPatches(patches []patchRef, inventory []string, groups int) (tags []string, start, highest []int32) {
 	start = make([]int32, groups+1)
 	for _, p := range patches {
 		start[p.g+1]++
@@ -237,7 +252,7 @@ func groupPatches(patches []patchRef, groups int) (tags []string, start, highest
 		}
 		for k, p := range seg {
 			if k == 0 || p.n != seg[k-1].n {
-				tags = append(tags, p.tag)
+				tags = append(tags, inventory[p.ti])
 			}
 		}
 		highest[g] = seg[len(seg)-1].n
