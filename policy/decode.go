@@ -180,7 +180,9 @@ func decodeRepositories(r *reader, p *Policy) {
 	open := r.off
 	first := map[string]int{} // repository name → offset of its first entry
 	p.Repositories = []Repository{}
+	items := 0
 	r.array(func(i, off int) {
+		items++
 		if r.peek() != kindObject {
 			wrongType(r, fmt.Sprintf("repositories[%d] must be an object", i), `write {"repository": "<name>", "tags": ["*"]}`)
 			return
@@ -197,21 +199,9 @@ func decodeRepositories(r *reader, p *Policy) {
 		first[repo.Name] = nameOff
 		p.Repositories = append(p.Repositories, repo)
 	})
-	if !r.failed() && len(p.Repositories) == 0 && len(first) == 0 && countProblemsAfter(r, open) == 0 {
+	if !r.failed() && items == 0 {
 		r.problem(open, `"repositories" is empty; list at least one {"repository": "<name>", "tags": ["*"]}`)
 	}
-}
-
-// countProblemsAfter counts problems found at or after off, so an array
-// whose entries were all wrong is not also reported as empty.
-func countProblemsAfter(r *reader, off int) int {
-	n := 0
-	for _, p := range r.problems {
-		if p.off >= off {
-			n++
-		}
-	}
-	return n
 }
 
 // decodeRepository reads one entry; ok is false if it has a problem.
@@ -284,7 +274,9 @@ func decodeTags(r *reader) []string {
 	tags := []string{}
 	first := map[string]int{}
 	wildcard := -1
+	items := 0
 	r.array(func(i, off int) {
+		items++
 		if r.peek() != kindString {
 			wrongType(r, fmt.Sprintf("tags[%d] must be a string", i), "")
 			return
@@ -311,7 +303,7 @@ func decodeTags(r *reader) []string {
 	if r.failed() {
 		return tags
 	}
-	if len(first) == 0 && countProblemsAfter(r, open) == 0 {
+	if items == 0 {
 		r.problem(open, `"tags" is empty; write ["*"] for every tag, or list the tags`)
 	}
 	if wildcard >= 0 && len(first) > 1 {

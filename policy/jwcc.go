@@ -83,7 +83,11 @@ func (r *reader) position(off int) (line, col int) {
 	if !found {
 		i--
 	}
-	return i + 1, 1 + utf8.RuneCount(r.data[r.lineStarts[i]:off])
+	line, col = i+1, 1+utf8.RuneCount(r.data[r.lineStarts[i]:off])
+	if i == 0 && off > 0 && bytes.HasPrefix(r.data, []byte("\xEF\xBB\xBF")) {
+		col-- // editors do not show a byte order mark
+	}
+	return line, col
 }
 
 // space skips whitespace and comments.

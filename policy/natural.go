@@ -72,9 +72,9 @@ func sign(d int) int {
 // order NaturalCompare gives up to its final tie-break: each digit run
 // becomes '0', the count of its significant digits, then those digits
 // (so longer numbers sort later); other bytes stay. No other byte is
-// a digit, so a run compares against them as its digits would. Tags are
-// at most 128 bytes, so the count fits in a byte; longer runs are capped
-// and fall back to the tie-break.
+// a digit, so a run compares against them as its digits would. Valid tags
+// are at most 128 bytes, so the count fits in a byte; a longer run (only in
+// an invalid tag) has its count capped and still sorts deterministically.
 func appendNaturalKey(dst []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		if !isDigit(s[i]) {

@@ -32,6 +32,7 @@ func marked(file, s string) (clean string, problems, warnings []Pos) {
 			continue
 		case '\n':
 			line, col = line+1, 1
+		case '\uFEFF': // a byte order mark takes no column
 		default:
 			col++
 		}
@@ -193,6 +194,11 @@ func TestParseProblems(t *testing.T) {
 		// repositories.
 		{"repositories missing", `‸{"version": "v1"}`, []string{`"repositories" is missing; add "repositories": [{"repository": "<name>", "tags": ["*"]}]`}},
 		{"repositories empty", `{"version": "v1", "repositories": ‸[]}`, []string{`"repositories" is empty; list at least one {"repository": "<name>", "tags": ["*"]}`}},
+		{"repositories empty, later problem", `{"version": "v1", "repositories": ‸[], "tag-convention": ‸"x"}`, []string{
+			`"repositories" is empty; list at least one {"repository": "<name>", "tags": ["*"]}`,
+			`tag-convention "x" is not valid; use "incremental" or "floating"`}},
+		{"byte order mark is not a column", "\xEF\xBB\xBF{\"version\": ‸\"v2\", \"repositories\": [{\"repository\": \"a\", \"tags\": [\"*\"]}]}",
+			[]string{`version "v2" is not supported; write "version": "v1"`}},
 		{"repositories object", `{"version": "v1", "repositories": ‸{"repository": "a"}}`,
 			[]string{`"repositories" must be an array of objects, not object; write "repositories": [{"repository": "<name>", "tags": ["*"]}]`}},
 		{"repositories item string", `{"version": "v1", "repositories": [‸"python"]}`,
