@@ -166,8 +166,8 @@ func readDpkgDB(root fs.FS) (*dpkgDB, error) {
 	}
 	db := &dpkgDB{distroless: true}
 	for _, de := range des {
-		if de.IsDir() || strings.Contains(de.Name(), ".") {
-			continue // skip <pkg>.md5sums and the like
+		if de.IsDir() || strings.HasSuffix(de.Name(), ".md5sums") || strings.HasPrefix(de.Name(), ".") {
+			continue
 		}
 		p := path.Join(dpkgStatusD, de.Name())
 		b, err := readFileMax(root, p, maxDBFile)
@@ -571,6 +571,9 @@ func (r *dpkgRun) unpackData(ctx context.Context, up *unpacked, tr *tar.Reader) 
 			oldConf[strings.TrimPrefix(c.path, "/")] = c
 		}
 	}
+	// A status.d database without Conffiles (distroless) does not say what
+	// the old configuration files were: they are taken as unmodified.
+	unknownOld := r.db.distroless && up.old != nil && len(oldConf) == 0
 	newHash := map[string]string{}
 	fileHash := map[string]string{}
 	var sums bytes.Buffer
@@ -618,7 +621,7 @@ func (r *dpkgRun) unpackData(ctx context.Context, up *unpacked, tr *tar.Reader) 
 			continue
 		}
 		if hdr.Typeflag == tar.TypeReg && newConf[name] {
-			h, err := r.conffile(out, name, tr, oldConf)
+			h, err := r.conffile(out, name, tr, oldConf, unknownOld)
 			if err != nil {
 				return err
 			}
@@ -749,7 +752,7 @@ func (r *dpkgRun) header(hdr *tar.Header, target string) (*tar.Header, error) {
 // new version); a file the user changed or deleted is kept so, and when the
 // package changed it the new version is written beside it as
 // <file>.dpkg-dist. It returns the md5 of the new version, which dpkg records.
-func (r *dpkgRun) conffile(out *tar.Header, name string, tr io.Reader, oldConf map[string]conffile) (string, error) {
+func (r *dpkgRun) conffile(out *tar.Header, name string, tr io.Reader, oldConf map[string]conffile, unknownOld bool) (string, error) {
 	if out.Size > maxConffile {
 		return "", fmt.Errorf("conffile /%s is %d bytes, over %d", name, out.Size, maxConffile)
 	}
@@ -775,6 +778,8 @@ func (r *dpkgRun) conffile(out *tar.Header, name string, tr io.Reader, oldConf m
 		wasConf = false
 	}
 	switch {
+	case unknownOld && diskHash != newHash:
+		install = true
 	case diskHash == "" && !wasConf:
 		install = true
 	case diskHash == newHash:
@@ -915,7 +920,7 @@ func (r *dpkgRun) writeDatabase(done []*unpacked, stamp time.Time) error {
 // files no other package owns, directories left empty, and stale info files.
 func (r *dpkgRun) writeWhiteouts(ctx context.Context, done []*unpacked, stamp time.Time) error {
 	if r.db.distroless {
-		return nil // no file lists: nothing is known to delete
+		return r.writeDistrolessWhiteouts(done, stamp)
 	}
 	upgradedInfo := map[string]bool{}
 	for _, up := range done {
@@ -1041,6 +1046,91 @@ func (r *dpkgRun) writeWhiteouts(ctx context.Context, done []*unpacked, stamp ti
 	for _, s := range stale {
 		gone[s] = true
 	}
+	return r.emitWhiteouts(gone, stamp)
+}
+
+// writeDistrolessWhiteouts deletes, in a status.d database without file
+// lists, the regular files the old version's md5sums name that neither
+// the new version nor another package's md5sums do. Directories are kept:
+// nothing says which package owns them.
+func (r *dpkgRun) writeDistrolessWhiteouts(done []*unpacked, stamp time.Time) error {
+	upgraded := map[string]bool{}
+	for _, up := range done {
+		if up.old != nil {
+			upgraded[up.old.file] = true
+		}
+	}
+	owned := map[string]bool{}
+	for _, e := range r.db.entries {
+		if upgraded[e.file] {
+			continue
+		}
+		paths, err := r.md5sumPaths(e.file + ".md5sums")
+		if err != nil {
+			return err
+		}
+		for _, p := range paths {
+			owned[p] = true
+		}
+	}
+	for _, up := range done {
+		for _, l := range up.list {
+			p, err := r.res.parent(strings.TrimPrefix(l, "/"))
+			if err != nil {
+				return err
+			}
+			owned[p] = true
+		}
+	}
+	gone := map[string]bool{}
+	for _, up := range done {
+		if up.old == nil {
+			continue
+		}
+		paths, err := r.md5sumPaths(up.old.file + ".md5sums")
+		if err != nil {
+			return err
+		}
+		for _, p := range paths {
+			if owned[p] || r.lw.written[p] {
+				continue
+			}
+			if _, err := r.res.fsys.Lstat(p); err == nil {
+				gone[p] = true
+			}
+		}
+	}
+	return r.emitWhiteouts(gone, stamp)
+}
+
+// md5sumPaths returns the resolved paths an md5sums file names; a missing
+// file names none.
+func (r *dpkgRun) md5sumPaths(name string) ([]string, error) {
+	b, err := readFileMax(r.p.Root, name, maxDBFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		_, p, ok := strings.Cut(l, "  ")
+		if !ok {
+			continue
+		}
+		rp, err := r.res.parent(strings.TrimPrefix(p, "/"))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rp)
+	}
+	return out, nil
+}
+
+// emitWhiteouts writes a whiteout for each path, skipping those under a
+// deleted directory.
+func (r *dpkgRun) emitWhiteouts(gone map[string]bool, stamp time.Time) error {
 	var all []string
 	for p := range gone {
 		// A path under a deleted directory goes with it.

@@ -17,6 +17,7 @@ type dpkgBundle struct {
 	debs     string // directory of .debs
 	orig     string // the system before the upgrade
 	upgrades []Upgrade
+	oldDebs  []string
 	newDebs  []string
 }
 
@@ -34,14 +35,16 @@ func requireDpkg(t *testing.T) {
 
 // newSkeleton makes an empty merged-/usr system with an empty dpkg
 // database.
-func newSkeleton(t *testing.T) string {
+func newSkeleton(t *testing.T, usrMerged bool) string {
 	t.Helper()
 	root := filepath.Join(t.TempDir(), "root")
 	for _, d := range []string{"var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers", "usr/lib", "usr/bin", "etc"} {
 		must(t, os.MkdirAll(filepath.Join(root, d), 0o755))
 	}
-	must(t, os.Symlink("usr/lib", filepath.Join(root, "lib")))
-	must(t, os.Symlink("usr/bin", filepath.Join(root, "bin")))
+	if usrMerged {
+		must(t, os.Symlink("usr/lib", filepath.Join(root, "lib")))
+		must(t, os.Symlink("usr/bin", filepath.Join(root, "bin")))
+	}
 	must(t, os.WriteFile(filepath.Join(root, "var/lib/dpkg/status"), nil, 0o644))
 	must(t, os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644))
 	must(t, os.WriteFile(filepath.Join(root, "etc/group"), []byte("root:x:0:\n"), 0o644))
@@ -130,15 +133,14 @@ func setupDemo(t *testing.T) *dpkgBundle {
 		{path: "/lib/x86_64-linux-gnu/libdemo.so.1", symlink: "libdemo.so.1.1"},
 	}
 
-	var olds []string
 	for _, s := range []debSpec{other, oldLib, oldDemo} {
-		olds = append(olds, buildDeb(t, b.debs, s))
+		b.oldDebs = append(b.oldDebs, buildDeb(t, b.debs, s))
 	}
 	for _, s := range []debSpec{newLib, newDemo} {
 		b.newDebs = append(b.newDebs, buildDeb(t, b.debs, s))
 	}
-	b.orig = newSkeleton(t)
-	dpkgInstall(t, b.orig, olds...)
+	b.orig = newSkeleton(t, true)
+	dpkgInstall(t, b.orig, b.oldDebs...)
 	must(t, os.WriteFile(filepath.Join(b.orig, "etc/demo-mod.conf"), []byte("changed by the user\n"), 0o644))
 	must(t, os.Remove(filepath.Join(b.orig, "etc/demo-del.conf")))
 	b.upgrades = []Upgrade{

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -25,6 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/patchloop/patchloop/internal/testutil"
+	"github.com/patchloop/patchloop/pkgdb"
 )
 
 // securityFixture is a bookworm minbase system with the security suite in
@@ -38,9 +38,30 @@ type securityFixture struct {
 	debBytes int64
 }
 
-// bookwormSecurity is where the security suite is added to the image's
-// sources.
-const bookwormSecurity = "deb http://deb.debian.org/debian-security bookworm-security main\n"
+// distro is a release the end-to-end tests patch: its debootstrap root
+// filesystem, the security suite added to its sources, and its os-release.
+type distro struct {
+	suite    testutil.Suite
+	security string // sources.list line of the security suite
+	os       pkgdb.OS
+	// suites are those the plan may pick from, as the sources list has them.
+	suites []string
+}
+
+var (
+	bookworm = distro{
+		suite:    testutil.Bookworm,
+		security: "deb http://deb.debian.org/debian-security bookworm-security main\n",
+		os:       pkgdb.OS{ID: "debian", VersionID: "12", Codename: "bookworm", Family: pkgdb.Deb},
+		suites:   []string{"bookworm", "bookworm-security"},
+	}
+	jammy = distro{
+		suite:    testutil.Jammy,
+		security: "deb http://security.ubuntu.com/ubuntu jammy-security main\n",
+		os:       pkgdb.OS{ID: "ubuntu", VersionID: "22.04", Codename: "jammy", Family: pkgdb.Deb},
+		suites:   []string{"jammy", "jammy-security"},
+	}
+)
 
 // aptInst matches apt-get -s lines: "Inst name [old] (new Suite [arch])".
 var aptInst = regexp.MustCompile(`^Inst (\S+) (?:\[(\S+)\] )?\((\S+) .*\[(\S+)\]\)`)
@@ -60,23 +81,23 @@ func aptSimulate(t *testing.T, root string, args ...string) []Upgrade {
 	return ups
 }
 
-// withSecuritySuite copies the bookworm minbase rootfs, adds the security
+// withSecuritySuite copies the minbase rootfs of d, adds the security
 // suite to its sources and runs apt-get update in it.
-func withSecuritySuite(t *testing.T) string {
+func withSecuritySuite(t *testing.T, d distro) string {
 	t.Helper()
-	orig := testutil.CopyDir(t, testutil.Rootfs(t, testutil.Bookworm))
-	must(t, os.WriteFile(filepath.Join(orig, "etc/apt/sources.list.d/security.list"), []byte(bookwormSecurity), 0o644))
+	orig := testutil.CopyDir(t, testutil.Rootfs(t, d.suite))
+	must(t, os.WriteFile(filepath.Join(orig, "etc/apt/sources.list.d/security.list"), []byte(d.security), 0o644))
 	run(t, "", "chroot", orig, "apt-get", "update", "-q")
 	return orig
 }
 
-func newSecurityFixture(t *testing.T) *securityFixture {
+func newSecurityFixture(t *testing.T, d distro) *securityFixture {
 	t.Helper()
 	testutil.RequireSlow(t)
-	f := &securityFixture{orig: withSecuritySuite(t)}
+	f := &securityFixture{orig: withSecuritySuite(t, d)}
 	f.upgrades = aptSimulate(t, f.orig, "upgrade")
 	if len(f.upgrades) == 0 {
-		t.Fatal("the security suite has no upgrades for bookworm minbase today; nothing to test")
+		t.Fatalf("the security suite has no upgrades for %s minbase today; nothing to test", d.suite.Name)
 	}
 	f.debs = filepath.Join(testutil.CacheDir(), "debs")
 	must(t, os.MkdirAll(f.debs, 0o755))
@@ -177,8 +198,22 @@ func unpackWithUmoci(t *testing.T, img v1.Image) string {
 
 func TestBookwormSecurityPatchEndToEnd(t *testing.T) {
 	testutil.RequireSlow(t)
+	t.Parallel()
+	securityPatchEndToEnd(t, bookworm)
+}
+
+func TestJammySecurityPatchEndToEnd(t *testing.T) {
+	testutil.RequireSlow(t)
+	t.Parallel()
+	securityPatchEndToEnd(t, jammy)
+}
+
+// securityPatchEndToEnd patches d's minbase image with every security
+// upgrade apt would make, unpacks the result with umoci and checks it with
+// dpkg and apt inside, and against a real apt-get upgrade.
+func securityPatchEndToEnd(t *testing.T, d distro) {
 	ctx := context.Background()
-	f := newSecurityFixture(t)
+	f := newSecurityFixture(t, d)
 	t.Logf("apt would upgrade %d packages: %v", len(f.upgrades), f.upgrades)
 
 	start := time.Now()
@@ -194,14 +229,15 @@ func TestBookwormSecurityPatchEndToEnd(t *testing.T) {
 	t.Logf("whiteouts: %v; scripts not run: %+v", report.Whiteouts, report.ScriptsNotRun)
 
 	base := ociImageFromDir(t, f.orig)
-	patched, err := Image(ImageParams{Base: base, BaseName: "example.org/debian:bookworm", Layer: lf, Report: report, CVEs: []string{"CVE-2024-0001"}})
+	baseName := "example.org/" + d.os.ID + ":" + d.suite.Name
+	patched, err := Image(ImageParams{Base: base, BaseName: baseName, Layer: lf, Report: report, CVEs: []string{"CVE-2024-0001"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Through a real registry and back, as the product ships it.
 	reg := testutil.StartRegistry(t)
-	reg.Push(t, "debian:bookworm-1", patched)
-	pulled, err := remote.Image(reg.Ref(t, "debian:bookworm-1"))
+	reg.Push(t, d.os.ID+":"+d.suite.Name+"-1", patched)
+	pulled, err := remote.Image(reg.Ref(t, d.os.ID+":"+d.suite.Name+"-1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,15 +286,14 @@ func TestBookwormSecurityPatchEndToEnd(t *testing.T) {
 		if n := len(cf.History); n != 2 || !strings.HasPrefix(cf.History[1].CreatedBy, "patchloop patch: upgraded ") {
 			t.Errorf("history %+v", cf.History)
 		}
-		name, d, ok, err := OriginalOf(pulled)
+		name, dg, ok, err := OriginalOf(pulled)
 		must(t, err)
 		bd, _ := base.Digest()
-		if !ok || name != "example.org/debian:bookworm" || d != bd {
-			t.Errorf("OriginalOf = %q %v %v, want base %v", name, d, ok, bd)
+		if !ok || name != baseName || dg != bd {
+			t.Errorf("OriginalOf = %q %v %v, want base %v", name, dg, ok, bd)
 		}
 	})
 	t.Run("files match what apt-get upgrade installs", func(t *testing.T) {
 		compareWithRealUpgrade(t, f, root)
 	})
-	fmt.Fprintln(io.Discard, took)
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/patchloop/patchloop/distrorepo"
 	"github.com/patchloop/patchloop/internal/testutil"
-	"github.com/patchloop/patchloop/pkgdb"
 )
 
 // suiteFilter restricts an index to some suites, as an apt sources list
@@ -35,16 +34,15 @@ func (f suiteFilter) Providers(name string) []*distrorepo.Package {
 	return f.keep(f.ix.Providers(name))
 }
 
-// realBookwormIndex is the real, signature-checked bookworm and
-// bookworm-security index, fetched by distrorepo.
-func realBookwormIndex(t *testing.T, root string) (*distrorepo.Client, Candidates) {
+// realIndex is the real, signature-checked index of d's release and
+// security suites, fetched by distrorepo.
+func realIndex(t *testing.T, d distro, root string) (*distrorepo.Client, Candidates) {
 	t.Helper()
 	c, err := distrorepo.New(distrorepo.Config{CacheDir: filepath.Join(testutil.CacheDir(), "distrorepo")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	osr := pkgdb.OS{ID: "debian", VersionID: "12", Codename: "bookworm", Family: pkgdb.Deb}
-	set, err := c.Sources(os.DirFS(root), osr, "amd64")
+	set, err := c.Sources(os.DirFS(root), d.os, "amd64")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +52,11 @@ func realBookwormIndex(t *testing.T, root string) (*distrorepo.Client, Candidate
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, suiteFilter{ix: ix, suites: map[string]bool{"bookworm": true, "bookworm-security": true}}
+	keep := map[string]bool{}
+	for _, s := range d.suites {
+		keep[s] = true
+	}
+	return c, suiteFilter{ix: ix, suites: keep}
 }
 
 func upgradeStrings(ups []Upgrade) string {
@@ -65,12 +67,28 @@ func upgradeStrings(ups []Upgrade) string {
 	return strings.Join(s, "\n")
 }
 
+func TestDpkgPlanMatchesAptJammy(t *testing.T) {
+	testutil.RequireSlow(t)
+	t.Parallel()
+	orig := withSecuritySuite(t, jammy)
+	_, ix := realIndex(t, jammy, orig)
+	names := strings.Fields(run(t, "", "chroot", orig, "dpkg-query", "-W", "-f=${Package}\n"))
+	want := aptSimulate(t, orig, append([]string{"--only-upgrade", "install"}, names...)...)
+	plan, err := (&DpkgPlanner{}).Plan(context.Background(), os.DirFS(orig), PlanRequest{All: true, Index: ix, Arch: "amd64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, w := upgradeStrings(plan.Upgrades), upgradeStrings(want); got != w {
+		t.Errorf("plan:\n%s\napt:\n%s", got, w)
+	}
+}
+
 func TestDpkgPlanMatchesApt(t *testing.T) {
 	testutil.RequireSlow(t)
 	t.Parallel()
 	ctx := context.Background()
-	orig := withSecuritySuite(t)
-	_, ix := realBookwormIndex(t, orig)
+	orig := withSecuritySuite(t, bookworm)
+	_, ix := realIndex(t, bookworm, orig)
 	planner := &DpkgPlanner{}
 
 	t.Run("all equals apt-get --only-upgrade install of every package", func(t *testing.T) {
