@@ -21,7 +21,7 @@ type dpkgBundle struct {
 	newDebs  []string
 }
 
-func requireDpkg(t *testing.T) {
+func requireDpkg(t testing.TB) {
 	t.Helper()
 	for _, tool := range []string{"dpkg", "dpkg-deb", "tar"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -35,7 +35,7 @@ func requireDpkg(t *testing.T) {
 
 // newSkeleton makes an empty merged-/usr system with an empty dpkg
 // database.
-func newSkeleton(t *testing.T, usrMerged bool) string {
+func newSkeleton(t testing.TB, usrMerged bool) string {
 	t.Helper()
 	root := filepath.Join(t.TempDir(), "root")
 	for _, d := range []string{"var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers", "usr/lib", "usr/bin", "etc"} {
@@ -51,13 +51,13 @@ func newSkeleton(t *testing.T, usrMerged bool) string {
 	return root
 }
 
-func dpkgInstall(t *testing.T, root string, debs ...string) {
+func dpkgInstall(t testing.TB, root string, debs ...string) {
 	t.Helper()
 	args := append([]string{"--root=" + root, "--force-confold", "--force-script-chrootless", "--force-not-root", "-i"}, debs...)
 	run(t, "", "dpkg", args...)
 }
 
-func copyTree(t *testing.T, src string) string {
+func copyTree(t testing.TB, src string) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "copy")
 	run(t, "", "cp", "-a", src, dst)
@@ -67,7 +67,7 @@ func copyTree(t *testing.T, src string) string {
 // setupDemo builds version 1 of three packages, installs them with dpkg,
 // changes two configuration files as a user would, and builds version 2 of
 // two of them.
-func setupDemo(t *testing.T) *dpkgBundle {
+func setupDemo(t testing.TB) *dpkgBundle {
 	t.Helper()
 	requireDpkg(t)
 	b := &dpkgBundle{debs: t.TempDir()}

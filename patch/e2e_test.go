@@ -3,6 +3,7 @@ package patch
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/hex"
 	"io"
 	"net/http"
@@ -68,7 +69,7 @@ var aptInst = regexp.MustCompile(`^Inst (\S+) (?:\[(\S+)\] )?\((\S+) .*\[(\S+)\]
 
 // aptSimulate runs `apt-get -s args...` chrooted in root and returns the
 // packages it would install.
-func aptSimulate(t *testing.T, root string, args ...string) []Upgrade {
+func aptSimulate(t testing.TB, root string, args ...string) []Upgrade {
 	t.Helper()
 	out := run(t, "", "chroot", append([]string{root, "apt-get", "-s", "-o", "Debug::NoLocking=1"}, args...)...)
 	var ups []Upgrade
@@ -83,7 +84,7 @@ func aptSimulate(t *testing.T, root string, args ...string) []Upgrade {
 
 // withSecuritySuite copies the minbase rootfs of d, adds the security
 // suite to its sources and runs apt-get update in it.
-func withSecuritySuite(t *testing.T, d distro) string {
+func withSecuritySuite(t testing.TB, d distro) string {
 	t.Helper()
 	orig := testutil.CopyDir(t, testutil.Rootfs(t, d.suite))
 	must(t, os.WriteFile(filepath.Join(orig, "etc/apt/sources.list.d/security.list"), []byte(d.security), 0o644))
@@ -91,7 +92,7 @@ func withSecuritySuite(t *testing.T, d distro) string {
 	return orig
 }
 
-func newSecurityFixture(t *testing.T, d distro) *securityFixture {
+func newSecurityFixture(t testing.TB, d distro) *securityFixture {
 	t.Helper()
 	testutil.RequireSlow(t)
 	f := &securityFixture{orig: withSecuritySuite(t, d)}
@@ -108,21 +109,28 @@ func newSecurityFixture(t *testing.T, d distro) *securityFixture {
 	out := run(t, "", "chroot", append([]string{f.orig, "apt-get", "download", "--print-uris"}, specs...)...)
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		parts := strings.Fields(l)
-		if len(parts) != 4 || !strings.HasPrefix(parts[3], "SHA256:") {
+		algo, sum, ok := strings.Cut(parts[len(parts)-1], ":")
+		if len(parts) != 4 || !ok || (algo != "SHA256" && algo != "SHA512") {
 			t.Fatalf("apt-get --print-uris line %q", l)
 		}
-		n := fetchDeb(t, strings.Trim(parts[0], "'"), filepath.Join(f.debs, parts[1]), strings.TrimPrefix(parts[3], "SHA256:"))
+		n := fetchDeb(t, strings.Trim(parts[0], "'"), filepath.Join(f.debs, parts[1]), algo, sum)
 		f.debBytes += n
 	}
 	return f
 }
 
-// fetchDeb downloads url to dest unless a file with the right SHA256 is
-// already there, and returns its size.
-func fetchDeb(t *testing.T, url, dest, sum string) int64 {
+// fetchDeb downloads url to dest unless a file with the right checksum
+// (apt's SHA256 or SHA512) is already there, and returns its size.
+func fetchDeb(t testing.TB, url, dest, algo, sum string) int64 {
 	t.Helper()
+	newHash := sha256.New
+	if algo == "SHA512" {
+		newHash = sha512.New
+	}
 	if b, err := os.ReadFile(dest); err == nil {
-		if s := sha256.Sum256(b); hex.EncodeToString(s[:]) == sum {
+		h := newHash()
+		h.Write(b)
+		if hex.EncodeToString(h.Sum(nil)) == sum {
 			return int64(len(b))
 		}
 	}
@@ -139,21 +147,21 @@ func fetchDeb(t *testing.T, url, dest, sum string) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := sha256.New()
+	h := newHash()
 	n, err := io.Copy(io.MultiWriter(out, h), resp.Body)
 	out.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
-		t.Fatalf("%s: sha256 %s, want %s", url, got, sum)
+		t.Fatalf("%s: %s %s, want %s", url, algo, got, sum)
 	}
 	must(t, os.Rename(tmp, dest))
 	return n
 }
 
 // ociImageFromDir is a single-layer OCI image of the tree at dir.
-func ociImageFromDir(t *testing.T, dir string) v1.Image {
+func ociImageFromDir(t testing.TB, dir string) v1.Image {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "base.tar.gz")
 	f, err := os.Create(p)
@@ -182,7 +190,7 @@ func ociImageFromDir(t *testing.T, dir string) v1.Image {
 
 // unpackWithUmoci writes img to an OCI layout and unpacks it with umoci,
 // an unpacker independent of ours, returning the root filesystem.
-func unpackWithUmoci(t *testing.T, img v1.Image) string {
+func unpackWithUmoci(t testing.TB, img v1.Image) string {
 	t.Helper()
 	if _, err := exec.LookPath("umoci"); err != nil {
 		t.Fatalf("umoci is not installed (apt-get install umoci): %v", err)

@@ -36,7 +36,7 @@ type debSpec struct {
 
 // buildDeb builds spec with `dpkg-deb --build` into dir and returns the
 // file's path.
-func buildDeb(t *testing.T, dir string, spec debSpec) string {
+func buildDeb(t testing.TB, dir string, spec debSpec) string {
 	t.Helper()
 	root := filepath.Join(t.TempDir(), "pkg")
 	must(t, os.MkdirAll(filepath.Join(root, "DEBIAN"), 0o755))
@@ -91,7 +91,7 @@ func buildDeb(t *testing.T, dir string, spec debSpec) string {
 	return out
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +99,7 @@ func must(t *testing.T, err error) {
 }
 
 // run runs a command and fails the test with its output on error.
-func run(t *testing.T, dir string, name string, args ...string) string {
+func run(t testing.TB, dir string, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
@@ -113,7 +113,7 @@ func run(t *testing.T, dir string, name string, args ...string) string {
 
 // applyLayerWithTar applies a gzip layer to dir the simple independent way:
 // GNU tar extracts it, then each whiteout deletes its target.
-func applyLayerWithTar(t *testing.T, layer, dir string) {
+func applyLayerWithTar(t testing.TB, layer, dir string) {
 	t.Helper()
 	run(t, "", "tar", "-xzpf", layer, "-C", dir, "--numeric-owner")
 	script := `find "$1" -name '.wh.*' -print0 | sort -z | while IFS= read -r -d '' w; do
@@ -134,7 +134,7 @@ type treeEntry struct {
 }
 
 // snapshot describes every path under dir, skipping those skip says.
-func snapshot(t *testing.T, dir string, skip func(rel string) bool) map[string]treeEntry {
+func snapshot(t testing.TB, dir string, skip func(rel string) bool) map[string]treeEntry {
 	t.Helper()
 	out := map[string]treeEntry{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {

@@ -115,6 +115,13 @@ func (d *DpkgPlanner) Plan(ctx context.Context, db fs.FS, req PlanRequest) (*Pla
 			NewVersion: p.cand.Version, Reason: p.reason,
 		})
 	}
+	sort.Slice(plan.Upgrades, func(i, j int) bool {
+		a, b := plan.Upgrades[i], plan.Upgrades[j]
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return a.Arch < b.Arch
+	})
 	sort.Strings(plan.UpToDate)
 	return plan, nil
 }
