@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/patchloop/patchloop/distrorepo"
 	"github.com/patchloop/patchloop/distrorepo/deb"
 	"github.com/patchloop/patchloop/pkgdb"
 )
@@ -302,6 +303,13 @@ type dpkgRun struct {
 	diverted map[string]diversion
 	override map[string]statOverride
 	newest   time.Time
+	// others maps each resolved path to the info names of the installed
+	// packages, not being upgraded, that list it.
+	others map[string][]string
+	// takenOver holds, per info name of such a package, the resolved paths
+	// an upgraded package that Replaces it now ships; dpkg drops them from
+	// its list.
+	takenOver map[string]map[string]bool
 }
 
 type diversion struct{ to, pkg string }
@@ -340,6 +348,9 @@ func (d *Dpkg) WriteLayer(ctx context.Context, tw *tar.Writer, p LayerParams) (*
 		lw: &layerWriter{tw: tw, written: map[string]bool{}, report: report},
 	}
 	if err := r.readSystem(); err != nil {
+		return nil, err
+	}
+	if err := r.readOwners(ups); err != nil {
 		return nil, err
 	}
 	var done []*unpacked
@@ -449,6 +460,76 @@ func lookupID(ids map[string]int, s string) int {
 		return n
 	}
 	return -1
+}
+
+// readOwners reads the file lists of the installed packages that the patch
+// does not upgrade.
+func (r *dpkgRun) readOwners(ups []Upgrade) error {
+	r.others = map[string][]string{}
+	r.takenOver = map[string]map[string]bool{}
+	if r.db.distroless {
+		return nil
+	}
+	upgraded := map[*dbEntry]bool{}
+	for _, u := range ups {
+		if e := r.db.find(u.Name, u.Arch); e != nil {
+			upgraded[e] = true
+		}
+	}
+	for _, e := range r.db.entries {
+		if !e.installed() || upgraded[e] {
+			continue
+		}
+		in := infoName(e.name(), e.arch(), e.stanza.get("Multi-Arch"))
+		lines, err := r.readList(in)
+		if err != nil {
+			return err
+		}
+		for _, l := range lines {
+			p, err := r.res.parent(strings.TrimPrefix(l, "/"))
+			if err != nil {
+				return err
+			}
+			r.others[p] = append(r.others[p], in)
+		}
+	}
+	return nil
+}
+
+// claim checks that a non-directory the package ships at dest belongs to
+// no other installed package, or that the package Replaces it; then, as
+// dpkg does, the path leaves the other package's list.
+func (r *dpkgRun) claim(up *unpacked, name, dest string) error {
+	for _, owner := range r.others[dest] {
+		ownerName, _, _ := strings.Cut(owner, ":")
+		if ownerName == up.up.Name {
+			continue
+		}
+		if !replaces(up.control, ownerName) {
+			return fmt.Errorf("/%s is also in installed package %s, which %s does not replace", name, ownerName, up.up.Name)
+		}
+		if r.takenOver[owner] == nil {
+			r.takenOver[owner] = map[string]bool{}
+		}
+		r.takenOver[owner][dest] = true
+	}
+	return nil
+}
+
+// replaces says whether the control file's Replaces names pkg.
+func replaces(control stanza, pkg string) bool {
+	rels, err := distrorepo.ParseRelations(control.get("Replaces"))
+	if err != nil {
+		return false
+	}
+	for _, g := range rels {
+		for _, r := range g {
+			if r.Name == pkg {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // unpack streams one package's files into the layer.
@@ -619,6 +700,9 @@ func (r *dpkgRun) unpackData(ctx context.Context, up *unpacked, tr *tar.Reader) 
 				return err
 			}
 			continue
+		}
+		if err := r.claim(up, name, out.Name); err != nil {
+			return err
 		}
 		if hdr.Typeflag == tar.TypeReg && newConf[name] {
 			h, err := r.conffile(out, name, tr, oldConf, unknownOld)
@@ -897,6 +981,23 @@ func (r *dpkgRun) writeDatabase(done []*unpacked, stamp time.Time) error {
 				files = append(files, file{base + ".md5sums", 0o644, up.md5sums})
 			}
 		}
+		for owner, paths := range r.takenOver {
+			lines, err := r.readList(owner)
+			if err != nil {
+				return err
+			}
+			var keep []string
+			for _, l := range lines {
+				p, err := r.res.parent(strings.TrimPrefix(l, "/"))
+				if err != nil {
+					return err
+				}
+				if !paths[p] {
+					keep = append(keep, l)
+				}
+			}
+			files = append(files, file{path.Join(dpkgInfo, owner+".list"), 0o644, []byte(strings.Join(keep, "\n") + "\n")})
+		}
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].name < files[j].name })
 	for _, f := range files {
@@ -922,14 +1023,11 @@ func (r *dpkgRun) writeWhiteouts(ctx context.Context, done []*unpacked, stamp ti
 	if r.db.distroless {
 		return r.writeDistrolessWhiteouts(done, stamp)
 	}
-	upgradedInfo := map[string]bool{}
-	for _, up := range done {
-		if up.old != nil {
-			upgradedInfo[infoName(up.old.name(), up.old.arch(), up.old.stanza.get("Multi-Arch"))] = true
-		}
-	}
 	// owned holds the resolved paths some package keeps after the patch.
 	owned := map[string]bool{}
+	for p := range r.others {
+		owned[p] = true
+	}
 	addList := func(lines []string) error {
 		for _, l := range lines {
 			p, err := r.res.parent(strings.TrimPrefix(l, "/"))
@@ -939,22 +1037,6 @@ func (r *dpkgRun) writeWhiteouts(ctx context.Context, done []*unpacked, stamp ti
 			owned[p] = true
 		}
 		return nil
-	}
-	for _, e := range r.db.entries {
-		if !e.installed() {
-			continue
-		}
-		in := infoName(e.name(), e.arch(), e.stanza.get("Multi-Arch"))
-		if upgradedInfo[in] {
-			continue
-		}
-		lines, err := r.readList(in)
-		if err != nil {
-			return err
-		}
-		if err := addList(lines); err != nil {
-			return err
-		}
 	}
 	for _, up := range done {
 		if err := addList(up.list); err != nil {

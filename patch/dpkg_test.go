@@ -95,7 +95,7 @@ func setupDemo(t testing.TB) *dpkgBundle {
 	}
 	newDemo := oldDemo
 	newDemo.version = "1:2.0-1"
-	newDemo.fields = []string{"Section: utils", "Priority: optional", "Homepage: https://example.org/demo", "Built-Using: gcc-12 (= 12.2.0-14)", "Protected: yes", "Depends: other (>= 1.0), libdemo1 (>= 2.0)"}
+	newDemo.fields = []string{"Section: utils", "Priority: optional", "Homepage: https://example.org/demo", "Built-Using: gcc-12 (= 12.2.0-14)", "Protected: yes", "Depends: other (>= 1.0), libdemo1 (>= 2.0)", "Replaces: other (<< 2)"}
 	newDemo.files = []debFile{
 		{path: "/usr/bin/demo", content: "demo v2, longer\n", mode: 0o755, mtime: t2},
 		{path: "/usr/bin/demo-hl", hardlink: "/usr/bin/demo"},
@@ -108,6 +108,8 @@ func setupDemo(t testing.TB) *dpkgBundle {
 		{path: "/etc/demo-del.conf", content: "del v2\n", mtime: t2},
 		{path: "/etc/demo-new.conf", content: "new conffile\n", mtime: t2},
 		{path: "/etc/demo-same.conf", content: "unchanged\n", mtime: t2},
+		// Taken over from other, which demo Replaces.
+		{path: "/usr/share/shared/o", content: "now demo's\n", mtime: t2},
 	}
 	newDemo.conffiles = []string{"/etc/demo.conf", "/etc/demo-mod.conf", "/etc/demo-del.conf", "/etc/demo-new.conf", "/etc/demo-same.conf"}
 	newDemo.scripts = map[string]string{"postinst": "#!/bin/sh\nexit 0\n", "prerm": "#!/bin/sh\nexit 0\n"}
@@ -216,7 +218,7 @@ func TestDpkgLayerMatchesRealDpkg(t *testing.T) {
 		}
 		// The user changed demo-mod.conf and deleted demo-del.conf; they
 		// stay so, and dpkg --verify reports those two and nothing else.
-		cmd := exec.Command("dpkg", "--root="+got, "--verify", "demo", "libdemo1")
+		cmd := exec.Command("dpkg", "--root="+got, "--verify", "demo", "libdemo1", "other")
 		out, _ := cmd.CombinedOutput()
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 		if len(lines) != 2 || !strings.HasSuffix(lines[0], " c /etc/demo-del.conf") || !strings.HasSuffix(lines[1], " c /etc/demo-mod.conf") {
@@ -246,4 +248,25 @@ func TestDpkgLayerMatchesRealDpkg(t *testing.T) {
 			t.Errorf("same inputs gave %s then %s", lf.Digest, lf2.Digest)
 		}
 	})
+}
+
+func TestDpkgLayerRefusesToOverwriteAnotherPackage(t *testing.T) {
+	t.Parallel()
+	b := setupDemo(t)
+	spec := debSpec{
+		name: "libdemo1", version: "3.0", arch: "amd64", fields: []string{"Multi-Arch: same"},
+		files: []debFile{{path: "/usr/share/shared/o", content: "stolen\n"}},
+	}
+	deb := buildDeb(t, b.debs, spec)
+	// The oracle: dpkg refuses too.
+	if out, err := exec.Command("dpkg", "--root="+copyTree(t, b.orig), "--force-script-chrootless", "-i", deb).CombinedOutput(); err == nil {
+		t.Fatalf("dpkg installed a package overwriting another's file:\n%s", out)
+	}
+	_, _, err := BuildLayer(context.Background(), &Dpkg{}, LayerParams{
+		Root: os.DirFS(b.orig), Debs: DirDebs{Dir: b.debs},
+		Upgrades: []Upgrade{{Name: "libdemo1", Arch: "amd64", OldVersion: "1.0", NewVersion: "3.0"}},
+	}, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "/usr/share/shared/o is also in installed package other") {
+		t.Errorf("err = %v", err)
+	}
 }
