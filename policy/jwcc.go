@@ -538,8 +538,14 @@ func (r *reader) describe() (kind, string) {
 	switch k {
 	case kindString:
 		s := r.str()
-		if utf8.RuneCountInString(s) > 40 {
-			s = string([]rune(s)[:40]) + "…"
+		if n := 0; len(s) > 40 {
+			for i := range s {
+				if n == 40 {
+					s = s[:i] + "…"
+					break
+				}
+				n++
+			}
 		}
 		return k, "string " + strconv.Quote(s)
 	case kindNumber:

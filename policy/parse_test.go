@@ -259,6 +259,8 @@ func TestParseProblems(t *testing.T) {
 		// enabled.
 		{"enabled string", `{"version": "v1", "repositories": [{"repository": "python", "tags": ["*"], "enabled": ‸"yes"}]}`,
 			[]string{`"enabled" must be true or false, not string "yes"`}},
+		{"long values are shortened", `{"version": "v1", "repositories": [{"repository": "python", "tags": ["*"], "enabled": ‸"ééééééééééééééééééééééééééééééééééééééééééé"}]}`,
+			[]string{`"enabled" must be true or false, not string "éééééééééééééééééééééééééééééééééééééééé…"`}},
 		{"enabled number", `{"version": "v1", "repositories": [{"repository": "python", "tags": ["*"], "enabled": ‸0}]}`,
 			[]string{`"enabled" must be true or false, not number 0`}},
 
