@@ -37,6 +37,7 @@ const (
 	maxControlTotal  = 64 << 20  // all of control.tar
 	maxConffile      = 64 << 20  // one configuration file
 	maxDBFile        = 256 << 20 // status, a .list file
+	maxEntries       = 1 << 22   // entries of one data.tar
 )
 
 // maintainerScripts are the control members dpkg would run, or whose
@@ -674,6 +675,9 @@ func (r *dpkgRun) unpackData(ctx context.Context, up *unpacked, tr *tar.Reader) 
 		if name == "." {
 			continue
 		}
+		if len(up.list) >= maxEntries {
+			return fmt.Errorf("data.tar has more than %d entries", maxEntries)
+		}
 		up.list = append(up.list, "/"+name)
 		if hdr.ModTime.After(r.newest) {
 			r.newest = hdr.ModTime.Truncate(time.Second)
@@ -700,6 +704,15 @@ func (r *dpkgRun) unpackData(ctx context.Context, up *unpacked, tr *tar.Reader) 
 				return err
 			}
 			continue
+		}
+		if r.res.isDir(out.Name) {
+			// dpkg never replaces a directory: a symlink in its place is
+			// left unpacked (packages switch with dpkg-maintscript-helper
+			// dir_to_symlink, in scripts), anything else is an error.
+			if hdr.Typeflag == tar.TypeSymlink {
+				continue
+			}
+			return fmt.Errorf("/%s is a directory in the image, not a %q entry", name, hdr.Typeflag)
 		}
 		if err := r.claim(up, name, out.Name); err != nil {
 			return err
