@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -118,4 +119,49 @@ func (d Database) newClient(cfg *river.Config) (queue, error) {
 		return river.NewClient(riverpgxv5.New(d.pg), cfg)
 	}
 	return river.NewClient(riversqlite.New(d.sqlite), cfg)
+}
+
+// OpenDatabase opens the database at location: postgres:// or
+// postgresql:// URLs open a pgx pool (checked with a ping), anything else is
+// an SQLite file path, or a sqlite:// URL of one. Close it with Close.
+func OpenDatabase(ctx context.Context, location string) (Database, error) {
+	switch {
+	case strings.HasPrefix(location, "postgres://"), strings.HasPrefix(location, "postgresql://"):
+		shown := location
+		if u, err := url.Parse(location); err == nil {
+			shown = u.Redacted()
+		}
+		pool, err := pgxpool.New(ctx, location)
+		if err != nil {
+			return Database{}, fmt.Errorf("opening postgres database %s: %w", shown, err)
+		}
+		if err := pool.Ping(ctx); err != nil {
+			pool.Close()
+			return Database{}, fmt.Errorf("opening postgres database %s: %w", shown, err)
+		}
+		return Postgres(pool), nil
+	case location == "":
+		return Database{}, errors.New("opening database: location is empty")
+	}
+	path := location
+	if rest, ok := strings.CutPrefix(location, "sqlite://"); ok {
+		path = rest
+	}
+	db, err := OpenSQLite(ctx, path)
+	if err != nil {
+		return Database{}, err
+	}
+	return SQLite(db), nil
+}
+
+// Close closes the database handle or pool.
+func (d Database) Close() error {
+	if d.pg != nil {
+		d.pg.Close()
+		return nil
+	}
+	if d.sqlite != nil {
+		return d.sqlite.Close()
+	}
+	return nil
 }

@@ -536,6 +536,41 @@ func TestEnginePostgres(t *testing.T) {
 		}
 	})
 
+	t.Run("TwoSchedulersTriggerASlotOnce", func(t *testing.T) {
+		t.Parallel()
+		schema := newPostgresSchema(t)
+		now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+		cat := &fakeCatalog{wfs: []ScheduledWorkflow{{Key: wfKey, Since: now.AddDate(0, 0, -3), Next: daily10}}}
+		clock := NewFakeClock(now)
+		sel, scan, patch := &fakeSelector{targets: targets(5)}, newFakeScanner(), newFakePatcher()
+		var bs []*testBundle
+		for range 2 {
+			b := setup(t, setupOpts{db: newPostgresPool(t, schema), catalog: cat, clock: clock, sel: sel, scan: scan, patch: patch})
+			bs = append(bs, b)
+		}
+		bs[1].e.onJobDone = bs[0].signal
+		bs[1].e.onSchedulerPass = bs[0].signal
+		for _, b := range bs {
+			b.start(t)
+		}
+		waitUntil(t, bs[0].done, "missed slot's cycle", func() bool {
+			return len(bs[0].runs(t, RunFilter{Task: TaskPatch, Statuses: []Status{StatusSucceeded}})) == 5
+		})
+		clock.Set(time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC))
+		waitUntil(t, bs[0].done, "next slot's cycle", func() bool {
+			return len(bs[0].runs(t, RunFilter{Task: TaskPatch, Statuses: []Status{StatusSucceeded}})) == 10
+		})
+		trig := bs[0].runs(t, RunFilter{Task: TaskTrigger})
+		if len(trig) != 2 || trig[0].Cycle != "slot-2026-11-28T10:00:00Z" || trig[1].Cycle != "slot-2026-11-27T10:00:00Z" {
+			t.Fatalf("triggers = %+v", trig)
+		}
+		for _, tg := range targets(5) {
+			if n := patch.count(tg.Image()); n != 2 {
+				t.Fatalf("%s patched %d times over two cycles", tg.Image(), n)
+			}
+		}
+	})
+
 	t.Run("CycleAndCancel", func(t *testing.T) {
 		t.Parallel()
 		scan := newFakeScanner()
