@@ -139,7 +139,7 @@ func TestRealDebianSecurityArm64(t *testing.T) {
 	c, err := distrorepo.New(distrorepo.Config{
 		CacheDir:         filepath.Join(testutil.CacheDir(), "distrorepo"),
 		NoDefaultSources: true,
-		Repositories: []distrorepo.Source{{URI: distrorepo.DebianSecurity, Suite: "bookworm-security", Components: []string{"main"}}},
+		Repositories:     []distrorepo.Source{{URI: distrorepo.DebianSecurity, Suite: "bookworm-security", Components: []string{"main"}}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -187,7 +187,9 @@ func parseSourceLine(line string) (Source, bool, error) {
 	}
 	s.URI = strings.TrimSuffix(fields[0], "/")
 	s.Suite = fields[1]
-	s.Components = fields[2:]
+	if len(fields) > 2 {
+		s.Components = fields[2:]
+	}
 	if err := s.check(); err != nil {
 		return s, false, err
 	}
