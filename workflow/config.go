@@ -32,6 +32,10 @@ type Config struct {
 	Workers int
 	// JobTimeout bounds one attempt of any task. Default JobTimeoutDefault.
 	JobTimeout time.Duration
+	// RescueAfter is how long a job may stay running before River puts it
+	// back in the queue as abandoned (its daemon was killed). It must be at
+	// least JobTimeout. Default JobTimeout plus one minute.
+	RescueAfter time.Duration
 	// MaxAttempts is how many times a task is tried. Default MaxAttemptsDefault.
 	MaxAttempts int
 	// RetryDelay is the wait before attempt n+1, multiplied by n. Default RetryDelayDefault.
@@ -57,6 +61,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.JobTimeout == 0 {
 		c.JobTimeout = JobTimeoutDefault
+	}
+	if c.RescueAfter == 0 {
+		c.RescueAfter = c.JobTimeout + time.Minute
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = MaxAttemptsDefault
@@ -92,6 +99,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: Workers must be 1 to 10000, got %d", c.Workers)
 	case c.JobTimeout <= 0:
 		return fmt.Errorf("config: JobTimeout must be positive, got %s", c.JobTimeout)
+	case c.RescueAfter < c.JobTimeout:
+		return fmt.Errorf("config: RescueAfter (%s) must be at least JobTimeout (%s)", c.RescueAfter, c.JobTimeout)
 	case c.MaxAttempts < 1:
 		return fmt.Errorf("config: MaxAttempts must be at least 1, got %d", c.MaxAttempts)
 	case c.RetryDelay < 0:

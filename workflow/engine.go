@@ -60,7 +60,7 @@ func New(ctx context.Context, db Database, cfg Config) (*Engine, error) {
 		ID:                   cfg.ID,
 		Logger:               cfg.Logger,
 		JobTimeout:           cfg.JobTimeout,
-		RescueStuckJobsAfter: cfg.JobTimeout + 5*time.Minute,
+		RescueStuckJobsAfter: cfg.RescueAfter,
 		MaxAttempts:          cfg.MaxAttempts,
 		FetchPollInterval:    cfg.PollInterval,
 		FetchCooldown:        min(river.FetchCooldownDefault, cfg.PollInterval),
