@@ -3,13 +3,13 @@ package image_test
 import (
 	"context"
 	"io"
-	"syscall"
-	"time"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -142,7 +142,6 @@ func BenchmarkInventoryBookworm(b *testing.B) {
 		b.ReportMetric(float64((cpuTime()-start).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 	})
 }
-
 
 // cpuTime is this process's user and system CPU time: the scanner and the
 // in-process registry serving it, which makes the figure conservative.
