@@ -214,24 +214,12 @@ var errNotAffected = errors.New("not affected")
 // smallest fixed version above v in the range that affects it ("" when
 // none), or errNotAffected.
 func (a OSVAffected) affects(v string, cmp version.Comparer) (string, error) {
-	compare := func(x, y string) (int, error) {
-		if y == "0" { // OSV's "0" is below every version
-			if x == "0" {
-				return 0, nil
-			}
-			return 1, nil
-		}
-		if x == "0" {
-			return -1, nil
-		}
-		return cmp.Compare(x, y)
-	}
+	compare := cmp.Compare
 	for _, known := range a.Versions {
 		if c, err := compare(v, known); err != nil {
 			return "", err
 		} else if c == 0 {
-			fixed, err := a.nextFixed(v, compare)
-			return fixed, err
+			return a.nextFixed(v, compare)
 		}
 	}
 	for _, r := range a.Ranges {
@@ -243,6 +231,8 @@ func (a OSVAffected) affects(v string, cmp version.Comparer) (string, error) {
 		}
 		for _, e := range events {
 			switch {
+			case e.Introduced == "0": // OSV's "0" is below every version
+				affected = true
 			case e.Introduced != "":
 				c, err := compare(v, e.Introduced)
 				if err != nil {
@@ -311,15 +301,25 @@ func (a OSVAffected) nextFixed(v string, compare func(x, y string) (int, error))
 func sortEvents(events []OSVEvent, compare func(x, y string) (int, error)) ([]OSVEvent, error) {
 	out := append([]OSVEvent(nil), events...)
 	key := func(e OSVEvent) string { return e.Introduced + e.Fixed + e.LastAffected }
+	less := func(x, y OSVEvent) (bool, error) {
+		if y.Introduced == "0" {
+			return false, nil
+		}
+		if x.Introduced == "0" {
+			return true, nil
+		}
+		c, err := compare(key(x), key(y))
+		return c < 0, err
+	}
 	// Insertion sort: ranges have a handful of events, and a comparison
 	// error must surface rather than be swallowed by sort.Slice.
 	for i := 1; i < len(out); i++ {
 		for j := i; j > 0; j-- {
-			c, err := compare(key(out[j]), key(out[j-1]))
+			l, err := less(out[j], out[j-1])
 			if err != nil {
 				return nil, err
 			}
-			if c >= 0 {
+			if !l {
 				break
 			}
 			out[j], out[j-1] = out[j-1], out[j]
