@@ -130,6 +130,15 @@ func TestGoodRepository(t *testing.T) {
 	if err != nil || !strings.Contains(string(cl), "CVE-2026-0001") {
 		t.Fatalf("changelog = %q, %v", cl, err)
 	}
+	// A filtered index holds just the named packages, the same entries.
+	set, _ := c.Sources(nil, testOS, "amd64")
+	fix, err := c.Index(ctx, set, distrorepo.WithPackages("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fix.Len() != 2 || len(fix.Packages("hello-data")) != 0 || fix.Packages("hello")[1].SHA256 != h.SHA256 {
+		t.Fatalf("filtered index = %v", fix.All())
+	}
 	// hello-data's doc directory links to hello: read from hello's .deb.
 	data := ix.Packages("hello-data")[1]
 	cl, err = c.Changelog(ctx, ix, data)

@@ -79,6 +79,15 @@ func TestRealDebianBookworm(t *testing.T) {
 			t.Errorf("suite %s not signed", s)
 		}
 	}
+	start = time.Now()
+	fix, err := c.Index(ctx, set, distrorepo.WithPackages("libssl3", "libgcc-s1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("filtered index of 2 names: %d entries in %v", fix.Len(), time.Since(start))
+	if len(fix.Packages("libssl3")) != len(ix.Packages("libssl3")) || fix.Len() != len(ix.Packages("libssl3"))+len(ix.Packages("libgcc-s1")) {
+		t.Fatalf("filtered index has %d entries, full index %d+%d", fix.Len(), len(ix.Packages("libssl3")), len(ix.Packages("libgcc-s1")))
+	}
 	versions := ix.Packages("libssl3")
 	pockets := map[distrorepo.Pocket]bool{}
 	for _, p := range versions {
