@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -495,4 +499,45 @@ func TestImageKeysAndSources(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestFlatRepository(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	flat := filepath.Join(b.repo.dir, "flat")
+	if err := os.MkdirAll(flat, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	debtest.Build(t, flat, helloDebs(t, "2")[0])
+	cmd := exec.Command("dpkg-scanpackages", ".")
+	cmd.Dir = flat
+	pkgs, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("dpkg-scanpackages: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(flat, "Packages"), pkgs, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(pkgs)
+	release := fmt.Sprintf("Origin: flat\nDate: %s\nSHA256:\n %s %d Packages\n", time.Now().UTC().Format(time.RFC1123), hex.EncodeToString(sum[:]), len(pkgs))
+	for name, data := range b.key.signer(false)(t, []byte(release)) {
+		if err := os.WriteFile(filepath.Join(flat, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := b.cfg
+	cfg.Repositories = []distrorepo.Source{{URI: b.repo.srv.URL + "/flat", Suite: "./"}}
+	c, ix, err := b.index(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := ix.Packages("hello")
+	if len(ps) != 1 || ps[0].Suite.Pocket != distrorepo.PocketOther {
+		t.Fatalf("hello = %v", ps)
+	}
+	f, err := c.Fetch(context.Background(), ps[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
 }
