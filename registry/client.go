@@ -211,7 +211,24 @@ func New(registry string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// Name is the registry host as given to New.
+// Normalize returns the canonical form of a registry host, as Client.Name
+// gives it (e.g. docker.io becomes index.docker.io), so a workflow is
+// found under the same key whichever spelling the user typed.
+func Normalize(registry string) (string, error) {
+	c, err := New(registry, WithKeychain(anonymousKeychain{}))
+	if err != nil {
+		return "", err
+	}
+	return c.Name(), nil
+}
+
+type anonymousKeychain struct{}
+
+func (anonymousKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
+	return authn.Anonymous, nil
+}
+
+// Name is the registry host in canonical form.
 func (c *Client) Name() string { return c.reg.RegistryStr() }
 
 // Repository parses a repository name in this registry.

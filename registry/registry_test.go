@@ -508,3 +508,21 @@ func TestWriteImageFailingTagLeavesNoTag(t *testing.T) {
 		t.Fatalf("image by digest: %v", err)
 	}
 }
+
+func TestNormalize(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"docker.io":        "index.docker.io",
+		"127.0.0.1:5000":   "127.0.0.1:5000",
+		"Registry.Example": "Registry.Example",
+		"ghcr.io":          "ghcr.io",
+	} {
+		got, err := registry.Normalize(in)
+		if err != nil || got != want {
+			t.Errorf("Normalize(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := registry.Normalize("http://x"); err == nil {
+		t.Error("Normalize accepted a URL")
+	}
+}

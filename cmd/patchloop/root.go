@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -105,5 +104,3 @@ func (u usageError) Error() string { return u.msg }
 func usagef(format string, args ...any) error {
 	return usageError{fmt.Sprintf(format, args...)}
 }
-
-var errCanceled = errors.New("canceled")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/patchloop/patchloop/registry"
 	"github.com/patchloop/patchloop/store"
 )
 
@@ -25,12 +26,16 @@ updated. It does not contact the registry.`,
 			if err := t.check(); err != nil {
 				return err
 			}
+			regName, err := registry.Normalize(t.registry)
+			if err != nil {
+				return err
+			}
 			st, err := g.openStore(ctx, e)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			w, err := getWorkflow(ctx, st, t.registry, t.typ)
+			w, err := getWorkflow(ctx, st, regName, t.typ)
 			if err != nil {
 				return err
 			}

@@ -372,3 +372,22 @@ func TestWorkflowRoundTrip(t *testing.T) {
 		t.Fatalf("show after delete: %s", line)
 	}
 }
+
+func TestStoreFlagOverridesEnvironment(t *testing.T) {
+	t.Parallel()
+	reg := testutil.StartRegistry(t)
+	h := newHarness(t)
+	other := filepath.Join(t.TempDir(), "other.db")
+	pf := policyFile(t, "incremental", repoEntry("python", "*"))
+	h.ok("", "--store", "sqlite://"+other, "workflow", "create", "-r", reg.Addr, "--config", pf, "--schedule", "7d")
+	h.storeUntouched()
+	r := h.ok("", "--store", other, "workflow", "show", "-r", reg.Addr, "-o", "json")
+	if !strings.Contains(r.stdout, `"schedule": "7d"`) {
+		t.Fatalf("show from --store: %s", r.stdout)
+	}
+	// The environment's store has no such workflow.
+	r = h.fail("", "workflow", "show", "-r", reg.Addr)
+	if !strings.Contains(r.stderr, "no continuouspatchv1 workflow") {
+		t.Fatalf("show from PATCHLOOP_STORE: %s", r.stderr)
+	}
+}
