@@ -247,3 +247,21 @@ func TestPropertiesAgainstBruteForce(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParse checks Parse accepts exactly the thirty strings "1d" … "30d".
+func FuzzParse(f *testing.F) {
+	valid := map[string]int{}
+	for n := 1; n <= 30; n++ {
+		valid[fmt.Sprintf("%dd", n)] = n
+	}
+	for _, s := range []string{"7d", "07d", "31d", "1w", " 7d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := Parse(s)
+		n, ok := valid[s]
+		if ok != (err == nil) || (ok && got.Days != n) {
+			t.Fatalf("Parse(%q) = %+v, %v", s, got, err)
+		}
+	})
+}
