@@ -75,6 +75,9 @@ func TestSelectRepository(t *testing.T) {
 		name: "patch numbers sort numerically", repo: all, conv: "", tags: []string{"v1-10", "v1", "v1-9", "v1-2"}, exists: true,
 		images: []Image{img("python", "v1", []string{"v1-2", "v1-9", "v1-10"}, "v1-11")},
 	}, {
+		name: "repeated tags in the inventory count once", repo: all, conv: Incremental, tags: []string{"v1", "v1-1", "v1", "v1-1"}, exists: true,
+		images: []Image{img("python", "v1", []string{"v1-1"}, "v1-2")},
+	}, {
 		name: "repository missing", repo: named, conv: Incremental, exists: false,
 		missing: []Missing{
 			{Repository: "python", Tag: "jammy-20240111", RepositoryMissing: true},
