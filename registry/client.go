@@ -153,6 +153,7 @@ type Client struct {
 	pusher   *remote.Pusher
 	jobs     int
 	secrets  []string
+	ropts    []remote.Option
 }
 
 // New returns a client for registry, a host with an optional port such as
@@ -186,9 +187,11 @@ func New(registry string, opts ...Option) (*Client, error) {
 		remote.WithPageSize(o.pageSize),
 		remote.WithJobs(4),
 	}
-	if o.transport != nil {
-		ropts = append(ropts, remote.WithTransport(o.transport))
+	base := o.transport
+	if base == nil {
+		base = remote.DefaultTransport
 	}
+	ropts = append(ropts, remote.WithTransport(&boundedTransport{inner: base, max: MaxListPageBytes}))
 	if o.userAgent != "" {
 		ropts = append(ropts, remote.WithUserAgent(o.userAgent))
 	}
@@ -202,6 +205,7 @@ func New(registry string, opts ...Option) (*Client, error) {
 	default:
 		ropts = append(ropts, remote.WithAuthFromKeychain(authn.DefaultKeychain))
 	}
+	c.ropts = ropts
 	if c.puller, err = remote.NewPuller(ropts...); err != nil {
 		return nil, fmt.Errorf("registry %s: %w", registry, err)
 	}

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"sync"
@@ -23,14 +24,28 @@ func hasCode(terr *transport.Error, code transport.ErrorCode) bool {
 // Catalog lists every repository in the registry, following all pages of
 // /v2/_catalog.
 func (c *Client) Catalog(ctx context.Context) ([]string, error) {
-	repos, err := c.puller.Catalog(ctx, c.reg)
+	cat, err := c.puller.Catalogger(ctx, c.reg)
 	var terr *transport.Error
 	if errors.As(err, &terr) && terr.StatusCode == http.StatusBadRequest && hasCode(terr, "PAGINATION_NUMBER_INVALID") {
 		// The registry caps pages below our n: let it choose the size.
-		repos, err = remote.Catalog(ctx, c.reg, remote.Reuse(c.puller), remote.WithPageSize(0))
+		var p *remote.Puller
+		if p, err = remote.NewPuller(append(c.ropts, remote.WithPageSize(0))...); err == nil {
+			cat, err = p.Catalogger(ctx, c.reg)
+		}
 	}
 	if err != nil {
 		return nil, c.wrap(err, "", "listing the catalog")
+	}
+	var repos []string
+	for cat.HasNext() {
+		page, err := cat.Next(ctx)
+		if err != nil {
+			return nil, c.wrap(err, "", "listing the catalog")
+		}
+		repos = append(repos, page.Repos...)
+		if len(repos) > MaxListEntries {
+			return nil, c.wrap(fmt.Errorf("over %d repositories: %w", MaxListEntries, ErrTooLarge), "", "listing the catalog")
+		}
 	}
 	return repos, nil
 }
@@ -42,9 +57,20 @@ func (c *Client) Tags(ctx context.Context, repo string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	tags, err := c.puller.List(ctx, r)
+	l, err := c.puller.Lister(ctx, r)
 	if err != nil {
 		return nil, c.wrap(err, repo, "listing tags")
+	}
+	tags := []string{}
+	for l.HasNext() {
+		page, err := l.Next(ctx)
+		if err != nil {
+			return nil, c.wrap(err, repo, "listing tags")
+		}
+		tags = append(tags, page.Tags...)
+		if len(tags) > MaxListEntries {
+			return nil, c.wrap(fmt.Errorf("over %d tags: %w", MaxListEntries, ErrTooLarge), repo, "listing tags")
+		}
 	}
 	return tags, nil
 }

@@ -526,3 +526,30 @@ func TestNormalize(t *testing.T) {
 		t.Error("Normalize accepted a URL")
 	}
 }
+
+// endless serves a tag list that never ends, as a hostile registry might.
+func endless(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v2/huge/tags/list" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"name":"huge","tags":["x"`)
+		chunk := []byte(strings.Repeat(`,"x"`, 16<<10))
+		for {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+}
+
+func TestListingIsBounded(t *testing.T) {
+	t.Parallel()
+	reg := testutil.StartRegistry(t, testutil.WithHandlerWrap(endless))
+	_, err := newClient(t, reg.Addr).Tags(context.Background(), "huge")
+	if !errors.Is(err, registry.ErrTooLarge) {
+		t.Fatalf("err = %v, want ErrTooLarge", err)
+	}
+}
