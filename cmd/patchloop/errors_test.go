@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/patchloop/patchloop/internal/testutil"
 	"github.com/patchloop/patchloop/registry"
@@ -146,8 +147,22 @@ func TestRegistry401Then500Then200(t *testing.T) {
 	if sc.next.Load() < 3 {
 		t.Fatalf("the script was not consumed: %d requests", sc.next.Load())
 	}
-	if ws := h.workflows(); len(ws) != 1 {
-		t.Fatalf("%d workflows after success", len(ws))
+	before := h.workflows()
+	if len(before) != 1 {
+		t.Fatalf("%d workflows after success", len(before))
+	}
+
+	// An update the registry refuses changes nothing in the store.
+	sc.statuses = []int{401}
+	sc.next.Store(0)
+	h.now = h.now.Add(24 * time.Hour)
+	r = h.fail("", "workflow", "update", "-r", reg.Addr, "--schedule", "1d")
+	if line := oneLine(t, r.stderr); !strings.Contains(line, "unauthorized (401)") {
+		t.Fatalf("update error: %s", line)
+	}
+	after := h.workflows()
+	if len(after) != 1 || after[0].Schedule != before[0].Schedule || !after[0].UpdatedAt.Equal(before[0].UpdatedAt) || !after[0].ScheduleSetAt.Equal(before[0].ScheduleSetAt) {
+		t.Fatalf("failed update changed the store: %+v -> %+v", before[0], after[0])
 	}
 }
 

@@ -391,3 +391,35 @@ func TestStoreFlagOverridesEnvironment(t *testing.T) {
 		t.Fatalf("show from PATCHLOOP_STORE: %s", r.stderr)
 	}
 }
+
+func TestJSONOutputs(t *testing.T) {
+	t.Parallel()
+	reg := testutil.StartRegistry(t)
+	h := newHarness(t)
+	pf := policyFile(t, "floating", repoEntry("python", "3.11"))
+
+	var created, updated workflowView
+	r := h.ok("", "-o", "json", "workflow", "create", "-r", reg.Addr, "--config", pf, "--schedule", "3d")
+	if err := json.Unmarshal([]byte(r.stdout), &created); err != nil {
+		t.Fatalf("create json: %v\n%s", err, r.stdout)
+	}
+	// Set 2026-01-03 10:00: the multiples of 3 after it start at the 6th.
+	if created.NextRun != "2026-01-06T10:00:00Z" || created.Policy.TagConvention != "floating" || created.Schedule != "3d" {
+		t.Fatalf("create json = %+v", created)
+	}
+	r = h.ok("", "-o", "json", "workflow", "update", "-r", reg.Addr, "--schedule", "1d")
+	if err := json.Unmarshal([]byte(r.stdout), &updated); err != nil {
+		t.Fatalf("update json: %v\n%s", err, r.stdout)
+	}
+	if updated.NextRun != "2026-01-04T10:00:00Z" || updated.Schedule != "1d" || updated.CreatedAt != created.CreatedAt {
+		t.Fatalf("update json = %+v", updated)
+	}
+	r = h.ok("", "-o", "json", "workflow", "delete", "-r", reg.Addr, "--yes")
+	var deleted struct {
+		Deleted          bool     `json:"deleted"`
+		DeletedManifests []string `json:"deletedManifests"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &deleted); err != nil || !deleted.Deleted || len(deleted.DeletedManifests) != 1 || deleted.DeletedManifests[0] != updated.PolicyDigest {
+		t.Fatalf("delete json: %s (%v)", r.stdout, err)
+	}
+}
