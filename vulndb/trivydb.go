@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -68,7 +69,7 @@ func OpenTrivyDB(path string) (*TrivyDB, error) {
 	case meta.Version != TrivyDBSchema:
 		return nil, fmt.Errorf("opening trivy db %s: schema version %d, want %d", path, meta.Version, TrivyDBSchema)
 	}
-	db, err := bolt.Open(dbPath, 0, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	db, err := openBolt(dbPath)
 	if err != nil {
 		return nil, fmt.Errorf("opening trivy db %s: %w", dbPath, err)
 	}
@@ -90,6 +91,18 @@ func readTrivyMetadata(path string) (TrivyMetadata, error) {
 		return meta, fmt.Errorf("parsing %s: %w", path, err)
 	}
 	return meta, nil
+}
+
+// openBolt opens a bbolt file read-only, turning a panic on a corrupt
+// file into an error.
+func openBolt(path string) (db *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("corrupt database: %v", r)
+		}
+	}()
+	return bolt.Open(path, 0, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
 }
 
 // Name returns "trivy-db".
@@ -119,7 +132,9 @@ func (t *TrivyDB) Find(ctx context.Context, os pkgdb.OS, pkgs []pkgdb.Package) (
 	if err != nil {
 		return nil, fmt.Errorf("matching trivy db: %w", err)
 	}
-	// bbolt panics on some corrupt pages; a hostile file must give an error.
+	// bbolt panics on some corrupt pages, and may fault reading them
+	// through its mmap; a hostile file must give an error instead.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = nil, fmt.Errorf("reading trivy db bucket %q: corrupt database: %v", bucket, r)

@@ -393,3 +393,39 @@ func upstreamOnly(v string) string {
 	}
 	return v + "~"
 }
+
+// TestTrivyDBCorruptPagesGiveErrors damages each page of a real DB in turn;
+// opening and matching must fail cleanly or succeed, never crash.
+func TestTrivyDBCorruptPagesGiveErrors(t *testing.T) {
+	t.Parallel()
+	entries, _ := advisoriesAround(bookwormPkgs)
+	src := t.TempDir()
+	buildTrivyDB(t, src, entries, map[string]any{"CVE-2024-00001": map[string]any{"Title": "x"}}, nil)
+	orig := mustRead(t, filepath.Join(src, vulndb.TrivyDBFile))
+	const page = 4096
+	failures := 0
+	for off := 0; off < len(orig); off += page / 4 {
+		b := slices.Clone(orig)
+		for i := off; i < off+64 && i < len(b); i++ {
+			b[i] ^= 0xA5
+		}
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, vulndb.TrivyDBFile), string(b))
+		db, err := vulndb.OpenTrivyDB(filepath.Join(dir, vulndb.TrivyDBFile))
+		if err != nil {
+			failures++
+			continue
+		}
+		if _, err := db.Find(context.Background(), bookworm, bookwormPkgs); err != nil {
+			failures++
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("offset %d: multi-line error %q", off, err)
+			}
+		}
+		db.Close()
+	}
+	if failures == 0 {
+		t.Error("no corruption was noticed")
+	}
+	t.Logf("%d of %d corruptions gave errors", failures, len(orig)/(page/4))
+}
