@@ -47,12 +47,12 @@ func finish(filename string, r *reader, p *Policy) (*Policy, []Warning, error) {
 	byOffset := func(a, b located) int { return cmp.Compare(a.off, b.off) }
 	slices.SortStableFunc(r.warnings, byOffset)
 	var warnings []Warning
-	for i, w := range r.warnings {
-		if i == MaxProblems {
-			warnings = append(warnings, Warning{Pos: pos(w.off), Message: fmt.Sprintf("%d more warnings not shown", len(r.warnings)-i)})
-			break
-		}
+	for _, w := range r.warnings {
 		warnings = append(warnings, Warning{Pos: pos(w.off), Message: w.msg})
+	}
+	if r.omittedWarnings > 0 {
+		last := r.warnings[len(r.warnings)-1].off
+		warnings = append(warnings, Warning{Pos: pos(last), Message: fmt.Sprintf("%d more warnings not shown", r.omittedWarnings)})
 	}
 	problems := r.problems
 	if r.syntax != nil {
@@ -65,12 +65,8 @@ func finish(filename string, r *reader, p *Policy) (*Policy, []Warning, error) {
 		return p, warnings, nil
 	}
 	slices.SortStableFunc(problems, byOffset)
-	e := &ValidationError{}
-	for i, pr := range problems {
-		if i == MaxProblems {
-			e.Omitted = len(problems) - i
-			break
-		}
+	e := &ValidationError{Truncated: r.stopped}
+	for _, pr := range problems {
 		e.Problems = append(e.Problems, Problem{Pos: pos(pr.off), Message: pr.msg})
 	}
 	return nil, warnings, e

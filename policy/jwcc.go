@@ -47,24 +47,40 @@ type reader struct {
 	problems []located
 	warnings []located
 
+	stopped         bool // MaxProblems problems found: reading stopped
+	omittedWarnings int
+
 	lineStarts []int // byte offset of each line start, built on first use
 }
 
 func newReader(data []byte) *reader { return &reader{data: data} }
 
-func (r *reader) failed() bool { return r.syntax != nil }
+// failed reports whether reading has stopped, at a syntax error or after
+// MaxProblems problems.
+func (r *reader) failed() bool { return r.syntax != nil || r.stopped }
 
 func (r *reader) fail(off int, format string, args ...any) {
-	if r.syntax == nil {
+	if !r.failed() {
 		r.syntax = &located{off, fmt.Sprintf(format, args...)}
 	}
 }
 
+// problem records a problem. At MaxProblems reading stops, so hostile
+// input cannot make problems pile up; the user has enough to fix.
 func (r *reader) problem(off int, format string, args ...any) {
+	if r.failed() {
+		return
+	}
 	r.problems = append(r.problems, located{off, fmt.Sprintf(format, args...)})
+	r.stopped = len(r.problems) >= MaxProblems
 }
 
+// warn records a warning, counting those past MaxProblems.
 func (r *reader) warn(off int, format string, args ...any) {
+	if len(r.warnings) >= MaxProblems {
+		r.omittedWarnings++
+		return
+	}
 	r.warnings = append(r.warnings, located{off, fmt.Sprintf(format, args...)})
 }
 

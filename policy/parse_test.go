@@ -581,10 +581,13 @@ func TestParseKeepsAtMostMaxProblems(t *testing.T) {
 	if !errors.As(err, &ve) {
 		t.Fatalf("Parse error = %v", err)
 	}
-	if len(ve.Problems) != MaxProblems || ve.Omitted != 500 {
-		t.Errorf("kept %d problems, omitted %d; want %d and 500", len(ve.Problems), ve.Omitted, MaxProblems)
+	if len(ve.Problems) != MaxProblems || !ve.Truncated {
+		t.Errorf("kept %d problems, truncated %v; want %d and true", len(ve.Problems), ve.Truncated, MaxProblems)
 	}
-	if lines := strings.Split(err.Error(), "\n"); len(lines) != MaxProblems+1 || lines[MaxProblems] != "500 more problems not shown" {
+	if last := ve.Problems[MaxProblems-1].Message; last != `tag "t999-1" ends in a reserved patch suffix (-1…-999 or -patched); name the original tag "t999" instead` {
+		t.Errorf("last problem %q", last)
+	}
+	if lines := strings.Split(err.Error(), "\n"); len(lines) != MaxProblems+1 || lines[MaxProblems] != "stopped after 1000 problems; fix these and check again" {
 		t.Errorf("error has %d lines, last %q", len(lines), lines[len(lines)-1])
 	}
 }
@@ -605,5 +608,30 @@ func TestParseHostileInputs(t *testing.T) {
 	_, _, err = Parse("long.json", []byte(unclosed))
 	if err == nil || err.Error() != `long.json:1:13: string is not closed; end it with "` {
 		t.Errorf("unclosed string: %v", err)
+	}
+}
+
+func TestParseMemoryIsBoundedOnHostileInput(t *testing.T) {
+	// Not parallel: it measures allocations. The worst case is a file of
+	// distinct valid tags, all of which a valid policy keeps.
+	var b strings.Builder
+	b.WriteString(`{"version": "v1", "repositories": [{"repository": "a", "tags": [`)
+	for i := 0; b.Len() < 2<<20; i++ { // 2 MiB keeps the test quick; cost is linear
+		fmt.Fprintf(&b, `"%x",`, i)
+	}
+	b.WriteString(`"x"]}]}`)
+	data := []byte(b.String())
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	p, _, err := Parse("hostile.json", data)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	allocated := after.TotalAlloc - before.TotalAlloc
+	t.Logf("%d tags in %d MiB: %d MiB allocated", len(p.Repositories[0].Tags), len(data)>>20, allocated>>20)
+	if allocated > 40*uint64(len(data)) {
+		t.Errorf("allocated %d MiB for a %d MiB file", allocated>>20, len(data)>>20)
 	}
 }

@@ -18,8 +18,9 @@ const Version = "v1"
 // MaxFileSize is the largest policy file accepted, 10 MiB.
 const MaxFileSize = 10 << 20
 
-// MaxProblems is how many problems a ValidationError keeps; the rest are
-// counted in Omitted.
+// MaxProblems is how many problems Parse reports before it stops reading
+// (ValidationError.Truncated). Warnings beyond it are counted in a last
+// warning.
 const MaxProblems = 1000
 
 // Convention is how patch tags are named.

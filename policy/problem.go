@@ -42,8 +42,9 @@ func (w Warning) String() string { return w.Pos.String() + ": " + w.Message }
 // ValidationError holds every problem found in a policy file, in file order.
 type ValidationError struct {
 	Problems []Problem
-	// Omitted counts problems beyond MaxProblems that were not kept.
-	Omitted int
+	// Truncated is true when reading stopped after MaxProblems problems;
+	// the rest of the file was not checked.
+	Truncated bool
 }
 
 // Error gives one line per problem.
@@ -55,8 +56,8 @@ func (e *ValidationError) Error() string {
 		}
 		b.WriteString(p.String())
 	}
-	if e.Omitted > 0 {
-		fmt.Fprintf(&b, "\n%d more problems not shown", e.Omitted)
+	if e.Truncated {
+		fmt.Fprintf(&b, "\nstopped after %d problems; fix these and check again", len(e.Problems))
 	}
 	return b.String()
 }
