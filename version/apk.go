@@ -1,8 +1,6 @@
 package version
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 )
 
@@ -29,11 +27,11 @@ type APK struct {
 func ParseAPK(s string) (APK, error) {
 	switch {
 	case s == "":
-		return APK{}, fmt.Errorf("parsing apk version %q: %w", s, errors.New("version string is empty"))
+		return APK{}, invalid("apk", s, "version string is empty")
 	case strings.IndexByte(s, 0) >= 0:
-		return APK{}, fmt.Errorf("parsing apk version %q: %w", s, errors.New("version contains a NUL byte"))
+		return APK{}, invalid("apk", s, "version contains a NUL byte")
 	case !apkValid(s):
-		return APK{}, fmt.Errorf("parsing apk version %q: %w", s, errors.New("not {digit}{.digit}...{letter}{_suffix{#}}...{-r#}"))
+		return APK{}, invalid("apk", s, "not {digit}{.digit}...{letter}{_suffix{#}}...{-r#}")
 	}
 	return APK{s: s}, nil
 }

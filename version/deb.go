@@ -1,8 +1,6 @@
 package version
 
 import (
-	"errors"
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -12,7 +10,8 @@ import (
 // described in deb-version(7) and ordered as dpkg orders it.
 //
 // ParseDeb accepts exactly the strings that `dpkg --compare-versions`
-// compares: strings dpkg rejects with an error are errors here; strings on
+// compares, except the empty string (dpkg's "blank" version) and strings
+// holding a NUL byte: strings dpkg rejects with an error are errors here; strings on
 // which dpkg only warns (upstream not starting with a digit, characters
 // outside the allowed set) are accepted and compared as dpkg compares them.
 type Deb struct {
@@ -25,9 +24,9 @@ type Deb struct {
 // surrounding blanks are trimmed, the epoch is everything before the first
 // colon and the revision everything after the last hyphen.
 func ParseDeb(s string) (Deb, error) {
-	v, err := parseDeb(s)
-	if err != nil {
-		return Deb{}, fmt.Errorf("parsing deb version %q: %w", s, err)
+	v, reason := parseDeb(s)
+	if reason != "" {
+		return Deb{}, invalid("deb", s, reason)
 	}
 	return v, nil
 }
@@ -35,16 +34,17 @@ func ParseDeb(s string) (Deb, error) {
 // debBlank reports whether c is a blank in dpkg's sense (C isblank).
 func debBlank(c byte) bool { return c == ' ' || c == '\t' }
 
-func parseDeb(s string) (Deb, error) {
+// parseDeb returns the version, or why dpkg refuses it.
+func parseDeb(s string) (Deb, string) {
 	if strings.IndexByte(s, 0) >= 0 {
-		return Deb{}, errors.New("version contains a NUL byte")
+		return Deb{}, "version contains a NUL byte"
 	}
 	start := 0
 	for start < len(s) && debBlank(s[start]) {
 		start++
 	}
 	if start == len(s) {
-		return Deb{}, errors.New("version string is empty")
+		return Deb{}, "version string is empty"
 	}
 	end := start
 	for end < len(s) && !debBlank(s[end]) {
@@ -52,19 +52,19 @@ func parseDeb(s string) (Deb, error) {
 	}
 	for i := end; i < len(s); i++ {
 		if !debBlank(s[i]) {
-			return Deb{}, errors.New("version string has embedded spaces")
+			return Deb{}, "version string has embedded spaces"
 		}
 	}
 	s = s[start:end]
 
 	var v Deb
 	if colon := strings.IndexByte(s, ':'); colon >= 0 {
-		epoch, err := parseDebEpoch(s[:colon])
-		if err != nil {
-			return Deb{}, err
+		epoch, reason := parseDebEpoch(s[:colon])
+		if reason != "" {
+			return Deb{}, reason
 		}
 		if colon == len(s)-1 {
-			return Deb{}, errors.New("nothing after colon in version number")
+			return Deb{}, "nothing after colon in version number"
 		}
 		v.epoch = epoch
 		s = s[colon+1:]
@@ -73,18 +73,18 @@ func parseDeb(s string) (Deb, error) {
 	if h := strings.LastIndexByte(s, '-'); h >= 0 {
 		v.upstream, v.revision = s[:h], s[h+1:]
 		if v.revision == "" {
-			return Deb{}, errors.New("revision number is empty")
+			return Deb{}, "revision number is empty"
 		}
 	}
 	if v.upstream == "" {
-		return Deb{}, errors.New("version number is empty")
+		return Deb{}, "version number is empty"
 	}
-	return v, nil
+	return v, ""
 }
 
 // parseDebEpoch reads the epoch as dpkg does with strtol: leading white
 // space and one sign are allowed, then at least one digit, then nothing else.
-func parseDebEpoch(s string) (int, error) {
+func parseDebEpoch(s string) (int, string) {
 	i := 0
 	for i < len(s) && strings.IndexByte(" \t\n\v\f\r", s[i]) >= 0 {
 		i++
@@ -100,22 +100,22 @@ func parseDebEpoch(s string) (int, error) {
 	}
 	switch {
 	case i == digits:
-		return 0, errors.New("epoch in version is empty")
+		return 0, "epoch in version is empty"
 	case i != len(s):
-		return 0, errors.New("epoch in version is not number")
+		return 0, "epoch in version is not number"
 	}
 	num := strings.TrimLeft(s[digits:], "0")
 	switch {
 	case neg && num != "":
-		return 0, errors.New("epoch in version is negative")
+		return 0, "epoch in version is negative"
 	case len(num) > 10:
-		return 0, errors.New("epoch in version is too big")
+		return 0, "epoch in version is too big"
 	}
 	n, _ := strconv.ParseUint("0"+num, 10, 64)
 	if n > math.MaxInt32 {
-		return 0, errors.New("epoch in version is too big")
+		return 0, "epoch in version is too big"
 	}
-	return int(n), nil
+	return int(n), ""
 }
 
 // Epoch is the epoch, 0 when the version has none.

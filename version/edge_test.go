@@ -2,6 +2,8 @@ package version
 
 import (
 	"context"
+	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -56,6 +58,7 @@ var debEdges = []edge{
 	{" 1.0\t", "1.0", 0},                  // surrounding blanks trimmed
 	{"+1:2", "1:2", 0},                    // strtol takes a sign
 	{"-0:2", "2", 0},                      //
+	{"\n1:2", "1:2", 0},                   // strtol skips white space
 }
 
 // debInvalid are refused by dpkg --compare-versions (exit status 2).
@@ -181,6 +184,8 @@ func testEdges(t *testing.T, c Comparer, edges []edge, invalid []string) {
 	for _, v := range invalid {
 		if _, err := c.Compare(v, "1"); err == nil {
 			t.Errorf("Compare(%q, \"1\") gave no error", v)
+		} else if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), strconv.Quote(v)) {
+			t.Errorf("error %q does not name the version %q", err, v)
 		}
 		if _, err := c.Compare("1", v); err == nil {
 			t.Errorf("Compare(\"1\", %q) gave no error", v)

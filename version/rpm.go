@@ -1,8 +1,6 @@
 package version
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 )
 
@@ -32,9 +30,9 @@ type RPM struct {
 func ParseRPM(s string) (RPM, error) {
 	switch {
 	case s == "":
-		return RPM{}, fmt.Errorf("parsing rpm version %q: %w", s, errors.New("version string is empty"))
+		return RPM{}, invalid("rpm", s, "version string is empty")
 	case strings.IndexByte(s, 0) >= 0:
-		return RPM{}, fmt.Errorf("parsing rpm version %q: %w", s, errors.New("version contains a NUL byte"))
+		return RPM{}, invalid("rpm", s, "version contains a NUL byte")
 	}
 	v := RPM{s: s, version: s}
 	d := 0
