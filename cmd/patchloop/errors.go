@@ -16,13 +16,9 @@ import (
 func printError(w io.Writer, err error) {
 	var verr *policy.ValidationError
 	if errors.As(err, &verr) {
-		for _, p := range verr.Problems {
-			fmt.Fprintln(w, p.String())
-		}
-		if verr.Omitted > 0 {
-			fmt.Fprintf(w, "%d more problems not shown\n", verr.Omitted)
-		}
-		fmt.Fprintf(w, "patchloop: the policy file is invalid: fix the %s above\n", plural(len(verr.Problems)+verr.Omitted, "problem"))
+		// One problem per line, file:line:col: message.
+		fmt.Fprintln(w, verr.Error())
+		fmt.Fprintf(w, "patchloop: the policy file is invalid: fix the %s above\n", plural(len(verr.Problems), "problem"))
 		return
 	}
 	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
