@@ -40,6 +40,8 @@ type Error struct {
 	cause  error
 }
 
+var _ error = (*Error)(nil)
+
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "registry %s: ", e.Registry)
