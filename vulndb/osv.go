@@ -10,12 +10,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/patchloop/patchloop/pkgdb"
 )
 
 // maxOSVFiles bounds the JSON files read from one directory or zip.
 const maxOSVFiles = 2_000_000
+
+// maxOSVDetails bounds the details kept per record in the index.
+const maxOSVDetails = 1024
 
 // OSV is a Source over OSV records (schema 1.x) read from a directory tree
 // or a zip of JSON files, such as the per-ecosystem all.zip exports. Only
@@ -128,6 +132,13 @@ func (o *OSV) add(name string, r io.Reader) error {
 		return nil
 	}
 	kept := &rec
+	if len(kept.Details) > maxOSVDetails {
+		cut := maxOSVDetails
+		for cut > 0 && !utf8.RuneStart(kept.Details[cut]) {
+			cut--
+		}
+		kept.Details = kept.Details[:cut] + "…"
+	}
 	for _, a := range rec.Affected {
 		if !supportedOSVEcosystem(a.Ecosystem) {
 			continue

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/patchloop/patchloop/version"
@@ -208,19 +209,16 @@ func containsID(ids []ID, id ID) bool {
 var errNotAffected = errors.New("not affected")
 
 // affects decides whether version v is affected by a, following the OSV
-// evaluation rules: within any range, v is affected from an introduced
-// event up to (not including) a fixed event or up to and including a
-// last_affected event, events taken in version order. It returns the
+// evaluation rules: v is listed in versions, or, within any range, v is
+// affected from an introduced event up to (not including) a fixed event or
+// up to and including a last_affected event, events taken in version order. It returns the
 // smallest fixed version above v in the range that affects it ("" when
 // none), or errNotAffected.
 func (a OSVAffected) affects(v string, cmp version.Comparer) (string, error) {
 	compare := cmp.Compare
-	for _, known := range a.Versions {
-		if c, err := compare(v, known); err != nil {
-			return "", err
-		} else if c == 0 {
-			return a.nextFixed(v, compare)
-		}
+	// versions lists exact version strings.
+	if slices.Contains(a.Versions, v) {
+		return a.nextFixed(v, compare)
 	}
 	for _, r := range a.Ranges {
 		affected := false
