@@ -46,6 +46,9 @@ func run(ctx context.Context, e *env, args []string) int {
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
+		if code, ok := err.(exitCode); ok {
+			return int(code)
+		}
 		printError(e.stderr, err)
 		return 1
 	}
@@ -70,6 +73,7 @@ func newRootCmd(e *env) *cobra.Command {
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", outputTable, "output format: table or json")
 	root.PersistentFlags().StringVar(&g.store, "store", "", "state store: a SQLite path or sqlite:///path (default $PATCHLOOP_STORE, else $XDG_DATA_HOME/patchloop/patchloop.db)")
 	root.AddCommand(newPolicyCmd(e, g), newWorkflowCmd(e, g))
+	root.AddCommand(newScanCmd(e, g))
 	return root
 }
 
