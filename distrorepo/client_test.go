@@ -20,6 +20,7 @@ import (
 	"github.com/patchloop/patchloop/distrorepo"
 	"github.com/patchloop/patchloop/distrorepo/internal/debtest"
 	"github.com/patchloop/patchloop/pkgdb"
+	"github.com/patchloop/patchloop/version"
 )
 
 // testOS has no built-in archive, so only configured sources are used.
@@ -133,6 +134,14 @@ func TestGoodRepository(t *testing.T) {
 	cl, err := c.Changelog(ctx, ix, h)
 	if err != nil || !strings.Contains(string(cl), "CVE-2026-0001") {
 		t.Fatalf("changelog = %q, %v", cl, err)
+	}
+	newest, err := ix.Newest("hello", version.DebComparer{}, nil)
+	if err != nil || newest.Version != "1.0-1+deb1u1" {
+		t.Fatalf("newest hello = %v, %v", newest, err)
+	}
+	release, err := ix.Newest("hello", version.DebComparer{}, func(p *distrorepo.Package) bool { return p.Suite.Pocket == distrorepo.PocketRelease })
+	if err != nil || release.Version != "1.0-1" {
+		t.Fatalf("newest hello in the release pocket = %v, %v", release, err)
 	}
 	// A filtered index holds just the named packages, the same entries.
 	set, _ := c.Sources(nil, testOS, "amd64")
@@ -370,7 +379,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	b := setup(t)
 	b.repo.publish(suiteSpec{name: "stable", debs: helloDebs(t, "1"), sign: b.key.signer(false)})
 	failures := map[string]int{}
-	b.repo.fail = func(w http.ResponseWriter, r *http.Request) bool {
+	b.repo.setFail(func(w http.ResponseWriter, r *http.Request) bool {
 		if failures[r.URL.Path] < 2 {
 			failures[r.URL.Path]++
 			code := http.StatusServiceUnavailable
@@ -381,7 +390,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 			return true
 		}
 		return false
-	}
+	})
 	if _, _, err := b.index(t, b.cfg, "stable"); err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +398,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 		t.Fatalf("InRelease requested %d times, want 3", n)
 	}
 	// A permanent failure stops after Retries and names the URL.
-	b.repo.fail = func(w http.ResponseWriter, r *http.Request) bool { w.WriteHeader(http.StatusBadGateway); return true }
+	b.repo.setFail(func(w http.ResponseWriter, r *http.Request) bool { w.WriteHeader(http.StatusBadGateway); return true })
 	cfg := b.cfg
 	cfg.CacheDir = t.TempDir()
 	cfg.Retries = 2

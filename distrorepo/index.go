@@ -1,5 +1,11 @@
 package distrorepo
 
+import (
+	"fmt"
+
+	"github.com/patchloop/patchloop/version"
+)
+
 // Index is the merged package index of a source set for one architecture:
 // every version of every binary package that its suites offer, each
 // tagged with its suite. It is read-only once built.
@@ -47,3 +53,28 @@ func (ix *Index) All() []*Package { return ix.all }
 
 // Len is the number of entries.
 func (ix *Index) Len() int { return len(ix.all) }
+
+// Newest returns the entry named name with the highest version as cmp
+// orders them, among those keep accepts (nil keeps all): apt's candidate
+// when all suites have the same pin priority. It returns nil when no entry
+// qualifies, and an error naming a version cmp cannot parse.
+func (ix *Index) Newest(name string, cmp version.Comparer, keep func(*Package) bool) (*Package, error) {
+	var best *Package
+	for _, p := range ix.byName[name] {
+		if keep != nil && !keep(p) {
+			continue
+		}
+		if best == nil {
+			best = p
+			continue
+		}
+		c, err := cmp.Compare(p.Version, best.Version)
+		if err != nil {
+			return nil, fmt.Errorf("comparing versions of %s: %w", name, err)
+		}
+		if c > 0 {
+			best = p
+		}
+	}
+	return best, nil
+}

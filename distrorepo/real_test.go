@@ -14,6 +14,7 @@ import (
 	"github.com/patchloop/patchloop/distrorepo/deb"
 	"github.com/patchloop/patchloop/internal/testutil"
 	"github.com/patchloop/patchloop/pkgdb"
+	"github.com/patchloop/patchloop/version"
 )
 
 // realClient is a client on the shared test cache, so repeated runs reuse
@@ -100,6 +101,9 @@ func TestRealDebianBookworm(t *testing.T) {
 		t.Fatalf("libssl3 versions %v: want release and security pockets", versions)
 	}
 	cand := newestOf(t, versions)
+	if n, err := ix.Newest("libssl3", version.DebComparer{}, nil); err != nil || n != cand {
+		t.Fatalf("Newest = %v, %v; dpkg says %v", n, err, cand)
+	}
 	t.Logf("libssl3 candidate %s from %s", cand.Version, cand.Suite)
 
 	f, err := c.Fetch(ctx, cand)

@@ -39,6 +39,13 @@ type testRepo struct {
 
 func (r *testRepo) URI() string { return r.srv.URL + "/debian" }
 
+// setFail installs a fault injector; it runs under the repo's lock.
+func (r *testRepo) setFail(f func(w http.ResponseWriter, r *http.Request) bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fail = f
+}
+
 func (r *testRepo) count(path string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -64,9 +71,9 @@ func newTestRepo(t *testing.T) *testRepo {
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
 		r.hits[req.URL.Path]++
-		fail := r.fail
+		failed := r.fail != nil && r.fail(w, req)
 		r.mu.Unlock()
-		if fail != nil && fail(w, req) {
+		if failed {
 			return
 		}
 		files.ServeHTTP(w, req)
