@@ -260,13 +260,39 @@ func TestExtractSymlinks(t *testing.T) {
 			t.Errorf("got %q", got)
 		}
 	})
-	t.Run("a symlinked parent directory", func(t *testing.T) {
-		img := b.push(t, "links:parent", gzLayer(t,
+	t.Run("a symlinked parent directory with its target selected", func(t *testing.T) {
+		l := gzLayer(t,
 			symlink("var/lib/rpm", "../../usr/lib/sysimage/rpm"),
-			file("usr/lib/sysimage/rpm/rpmdb.sqlite", "db")))
-		fsys := extract(t, img, Selector{Paths: []string{"var/lib/rpm/rpmdb.sqlite"}})
+			file("usr/lib/sysimage/rpm/rpmdb.sqlite", "db"))
+		img := b.push(t, "links:parent", l)
+		before := b.counter.get(t, l)
+		fsys := extract(t, img, Selector{Paths: []string{"var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite"}})
 		if got := readAll(t, fsys, "var/lib/rpm/rpmdb.sqlite"); got != "db" {
 			t.Errorf("got %q", got)
+		}
+		if n := b.counter.get(t, l) - before; n != 1 {
+			t.Errorf("layer fetched %d times, want 1", n)
+		}
+	})
+	t.Run("a usrmerge parent link costs no extra pass", func(t *testing.T) {
+		l := gzLayer(t, symlink("lib", "usr/lib"), file("usr/lib/apk/db/installed", "never selected"), file("var/lib/dpkg/status", "x"))
+		img := b.push(t, "links:usrmerge", l)
+		before := b.counter.get(t, l)
+		extract(t, img, Selector{Paths: []string{"lib/apk/db/installed", "var/lib/dpkg/status"}})
+		if n := b.counter.get(t, l) - before; n != 1 {
+			t.Errorf("layer fetched %d times, want 1", n)
+		}
+	})
+	t.Run("a selected link to an unselected file costs one more pass", func(t *testing.T) {
+		l := gzLayer(t, symlink("etc/apt/trusted.gpg.d/debian.gpg", "/usr/share/keyrings/debian-archive-keyring.gpg"), file("usr/share/keyrings/debian-archive-keyring.gpg", "KEY"))
+		img := b.push(t, "links:keyring", l)
+		before := b.counter.get(t, l)
+		fsys := extract(t, img, Selector{Dirs: []string{"etc/apt/trusted.gpg.d"}})
+		if got := readAll(t, fsys, "etc/apt/trusted.gpg.d/debian.gpg"); got != "KEY" {
+			t.Errorf("got %q", got)
+		}
+		if n := b.counter.get(t, l) - before; n != 2 {
+			t.Errorf("layer fetched %d times, want 2", n)
 		}
 	})
 }

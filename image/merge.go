@@ -140,31 +140,27 @@ func fsFromEntries(ents map[string]*entry) *FS {
 	return newFS(files)
 }
 
-// outside lists the targets of symlinks in the result that resolve to
-// paths the selector did not select, so that a further pass can fetch
-// them. Targets at the root are ignored (they would select everything).
+// outside lists the targets of selected symlinks that resolve to paths
+// the selector did not select, so that a further pass can fetch them.
+// Symlinks that are only parents of selected paths (a usrmerge /lib ->
+// usr/lib) are followed when their target is selected too, but never
+// cause a further pass: that would re-read every layer of every usrmerged
+// image for a path that is almost never there. Targets at the root are
+// ignored (they would select everything).
 func outside(f *FS, sel Selector) []string {
 	seen := map[string]bool{}
 	var out []string
-	check := func(name string) {
-		r, err := f.resolve(name, true)
-		if err != nil || r == "" || r == name || seen[r] {
-			return // loops surface as errors when the path is opened
+	for n, fl := range f.files {
+		if fl.Mode&fs.ModeSymlink == 0 || !sel.wants(n) {
+			continue
+		}
+		r, err := f.resolve(n, true)
+		if err != nil || r == "" || r == n || seen[r] {
+			continue // loops surface as errors when the path is opened
 		}
 		seen[r] = true
 		if !sel.wants(r) {
 			out = append(out, r)
-		}
-	}
-	for _, p := range sel.Paths {
-		check(p)
-	}
-	for _, d := range sel.Dirs {
-		check(d)
-	}
-	for n, fl := range f.files {
-		if fl.Mode&fs.ModeSymlink != 0 {
-			check(n)
 		}
 	}
 	return out
