@@ -148,7 +148,7 @@ func (t *TrivyDB) Find(ctx context.Context, os pkgdb.OS, pkgs []pkgdb.Package) (
 		m := &trivyMatcher{
 			tx: tx, bucket: bucket, plat: plat, cmp: cmp,
 			source: trivyDataSource(tx, bucket, plat.trivySource),
-			vulns:  map[string]trivyVulnerability{},
+			vulns:  map[string]TrivyVulnerability{},
 		}
 		for i, pkg := range pkgs {
 			if i%64 == 0 {
@@ -177,7 +177,7 @@ type trivyMatcher struct {
 	plat   platform
 	cmp    version.Comparer
 	source string
-	vulns  map[string]trivyVulnerability
+	vulns  map[string]TrivyVulnerability
 }
 
 func (m *trivyMatcher) match(pb *bolt.Bucket, pkg pkgdb.Package) ([]Finding, error) {
@@ -258,11 +258,11 @@ func (m *trivyMatcher) finding(id ID, name, installed string, pkg pkgdb.Package,
 	}, true, nil
 }
 
-func (m *trivyMatcher) vulnerability(id ID) (trivyVulnerability, error) {
+func (m *trivyMatcher) vulnerability(id ID) (TrivyVulnerability, error) {
 	if v, ok := m.vulns[id.String()]; ok {
 		return v, nil
 	}
-	var v trivyVulnerability
+	var v TrivyVulnerability
 	if vb := m.tx.Bucket([]byte(trivyVulnBucket)); vb != nil {
 		if raw := vb.Get([]byte(id.String())); raw != nil {
 			p, err := ParseTrivyVulnerability(raw)

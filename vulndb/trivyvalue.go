@@ -65,8 +65,9 @@ func ParseTrivyAdvisory(b []byte) ([]TrivyAdvisory, error) {
 	return out, nil
 }
 
-// trivyVulnerability is a value of the Trivy DB "vulnerability" bucket.
-type trivyVulnerability struct {
+// TrivyVulnerability is a value of the Trivy DB "vulnerability" bucket,
+// the fields this package uses.
+type TrivyVulnerability struct {
 	Title          string
 	Description    string
 	Severity       string
@@ -75,8 +76,8 @@ type trivyVulnerability struct {
 }
 
 // ParseTrivyVulnerability parses a value of the "vulnerability" bucket.
-func ParseTrivyVulnerability(b []byte) (trivyVulnerability, error) {
-	var v trivyVulnerability
+func ParseTrivyVulnerability(b []byte) (TrivyVulnerability, error) {
+	var v TrivyVulnerability
 	if len(b) > maxTrivyValueLen {
 		return v, fmt.Errorf("parsing vulnerability: %d bytes, over the %d limit", len(b), maxTrivyValueLen)
 	}
@@ -98,7 +99,7 @@ func ParseTrivyVulnerability(b []byte) (trivyVulnerability, error) {
 
 // severity follows Trivy: the platform's vendor severity, else NVD's, else
 // the record's own.
-func (v trivyVulnerability) severity(source string) Severity {
+func (v TrivyVulnerability) severity(source string) Severity {
 	if s, ok := v.VendorSeverity[source]; ok {
 		return Severity(s)
 	}
