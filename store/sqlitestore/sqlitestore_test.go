@@ -123,3 +123,20 @@ func TestOpenURLs(t *testing.T) {
 		t.Error("opening under a regular file succeeded")
 	}
 }
+
+func TestPathWithSpecialCharacters(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "my dir#1?x=y", "p%20q.db")
+	s, err := sqlitestore.Open(ctx, path, store.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.WorkflowCreate(ctx, &store.WorkflowCreateParams{Registry: "r", Type: store.TypeContinuousPatchV1, Schedule: "1d", ScheduleSetAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database is not at the path given: %v", err)
+	}
+}
