@@ -197,7 +197,7 @@ func (o *options) layerEntries(ctx context.Context, l v1.Layer, dig string, s Se
 		return nil, fmt.Errorf("opening: %w", err)
 	}
 	defer rc.Close()
-	cr := &countingReader{r: rc, p: Progress{Layer: dig, Total: total}, fn: o.progress}
+	cr := &countingReader{ctx: ctx, r: rc, p: Progress{Layer: dig, Total: total}, fn: o.progress}
 	r, closeDec, err := decompress(cr)
 	if err != nil {
 		return nil, err
@@ -281,8 +281,10 @@ func writeFS(w io.Writer, fsys *FS) error {
 	return writeEntries(w, ents)
 }
 
-// countingReader reports progress about every 1 MiB.
+// countingReader reports progress about every 1 MiB and stops reading
+// once ctx is done, even in the middle of a huge entry.
 type countingReader struct {
+	ctx  context.Context
 	r    io.Reader
 	p    Progress
 	fn   func(Progress)
@@ -290,6 +292,9 @@ type countingReader struct {
 }
 
 func (c *countingReader) Read(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
 	n, err := c.r.Read(b)
 	c.p.Read += int64(n)
 	if c.fn != nil && (c.p.Read-c.last >= 1<<20) {

@@ -402,3 +402,51 @@ func TestExtractWritesNothingWithoutCache(t *testing.T) {
 		t.Errorf("extraction wrote %d entries to the temporary directory", len(ents))
 	}
 }
+
+func TestExtractHonoursCancellation(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	img := b.push(t, "cancel:1", stack(t)...)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Extract(ctx, img, stackSelector); !errors.Is(err, context.Canceled) {
+		t.Errorf("extract with a cancelled context: %v", err)
+	}
+}
+
+func TestExtractReportsProgress(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	layers := stack(t)
+	img := b.push(t, "progress:1", layers...)
+	cache, err := NewCache(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var done []Progress
+	record := WithProgress(func(p Progress) {
+		if p.Done {
+			done = append(done, p)
+		}
+	})
+	extract(t, img, stackSelector, WithCache(cache), record)
+	if len(done) != len(layers) {
+		t.Fatalf("%d layers reported done, want %d", len(done), len(layers))
+	}
+	for _, p := range done {
+		if p.Cached || p.Read != p.Total || p.Total == 0 {
+			t.Errorf("cold layer progress %+v: want all compressed bytes read", p)
+		}
+	}
+	done = nil
+	extract(t, b.push(t, "progress:2", append(layers, gzLayer(t, file("x", "y")))...), stackSelector, WithCache(cache), record)
+	cached := 0
+	for _, p := range done {
+		if p.Cached {
+			cached++
+		}
+	}
+	if cached != len(layers) {
+		t.Errorf("%d layers reported cached, want %d", cached, len(layers))
+	}
+}
