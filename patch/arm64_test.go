@@ -69,7 +69,7 @@ func TestArm64LayerOnAmd64Host(t *testing.T) {
 	want := copyTree(t, orig)
 	dpkgForeign(want, newFiles)
 
-	lf, report, err := BuildLayer(ctx, &Dpkg{}, LayerParams{Root: os.DirFS(orig), Upgrades: ups, Debs: RepoDebs{Repo: c, Index: ix}}, t.TempDir())
+	lf, report, err := BuildLayer(ctx, &Dpkg{}, LayerParams{Root: os.DirFS(orig), RootComplete: true, Upgrades: ups, Debs: RepoDebs{Repo: c, Index: ix}}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func benchSecurityLayer(b *testing.B, d distro) {
 		defer reportCPU(b)()
 		for i := 0; i < b.N; i++ {
 			lf, _, err := BuildLayer(context.Background(), &Dpkg{}, LayerParams{
-				Root: os.DirFS(f.orig), Upgrades: f.upgrades, Debs: DirDebs{Dir: f.debs},
+				Root: os.DirFS(f.orig), RootComplete: true, Upgrades: f.upgrades, Debs: DirDebs{Dir: f.debs},
 			}, b.TempDir())
 			if err != nil {
 				b.Fatal(err)

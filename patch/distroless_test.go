@@ -37,7 +37,7 @@ func TestDpkgLayerDistroless(t *testing.T) {
 	b := setupDemo(t)
 	orig := distrolessFrom(t, b)
 	lf, report, err := BuildLayer(context.Background(), &Dpkg{}, LayerParams{
-		Root: os.DirFS(orig), Upgrades: b.upgrades, Debs: DirDebs{Dir: b.debs},
+		Root: os.DirFS(orig), RootComplete: true, Upgrades: b.upgrades, Debs: DirDebs{Dir: b.debs},
 	}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -61,15 +61,24 @@ func (*Dpkg) Family() pkgdb.Family { return pkgdb.Deb }
 // Paths are dpkg's database, its diversions and stat overrides, and the
 // user and group databases that map package owners to ids.
 func (*Dpkg) Paths() []string {
-	return []string{dpkgStatus, dpkgStatusD, dpkgInfo, dpkgDiversions, dpkgStatOverrid, "etc/passwd", "etc/group"}
+	return []string{dpkgStatus, dpkgStatusD + "/", dpkgInfo + "/", dpkgDiversions, dpkgStatOverrid, "etc/passwd", "etc/group"}
 }
 
+// topLevelLinks are the root entries that merged-/usr systems make
+// symlinks; WriteLayer must see them to put files where they land.
+var topLevelLinks = []string{"bin", "sbin", "lib", "lib32", "lib64", "libx32"}
+
 // ExtraPaths are the configuration files of the upgraded packages, which
-// WriteLayer compares with what the old versions shipped.
+// WriteLayer compares with what the old versions shipped, and the root
+// entries that may be directory symlinks.
 func (d *Dpkg) ExtraPaths(db fs.FS, ups []Upgrade) ([]string, error) {
 	st, err := readDpkgDB(db)
 	if err != nil {
 		return nil, err
+	}
+	dirs := map[string]bool{}
+	for _, t := range topLevelLinks {
+		dirs[t] = true
 	}
 	var out []string
 	for _, u := range ups {
@@ -80,10 +89,34 @@ func (d *Dpkg) ExtraPaths(db fs.FS, ups []Upgrade) ([]string, error) {
 		for _, c := range parseConffiles(old.stanza.get("Conffiles")) {
 			out = append(out, strings.TrimPrefix(c.path, "/"))
 		}
+		if st.distroless {
+			continue
+		}
+		r := &dpkgRun{p: LayerParams{Root: db}}
+		lines, err := r.readList(infoName(old.name(), old.arch(), old.stanza.get("Multi-Arch")))
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range lines {
+			if d := strings.TrimPrefix(path.Dir(l), "/"); d != "" && d != "." {
+				dirs[d] = true
+			}
+		}
+	}
+	// A path below each directory makes a selecting reader record the
+	// directory and every ancestor (symlinks included) without reading
+	// what they hold.
+	for d := range dirs {
+		out = append(out, path.Join(d, DirProbe))
 	}
 	sort.Strings(out)
 	return out, nil
 }
+
+// DirProbe is the file name ExtraPaths puts below each directory whose
+// metadata WriteLayer needs (is it there, is it a symlink). No package
+// ships it: selecting it costs nothing and brings in the directory.
+const DirProbe = ".patchloop-dir-probe"
 
 // dpkgDB is the parsed database of an image.
 type dpkgDB struct {
@@ -1076,6 +1109,11 @@ func (r *dpkgRun) writeWhiteouts(ctx context.Context, done []*unpacked, stamp ti
 		if err != nil {
 			return err
 		}
+		// A listed path with listed paths below it is a directory.
+		parents := map[string]bool{}
+		for _, l := range lines {
+			parents[path.Dir(l)] = true
+		}
 		for _, l := range lines {
 			name := strings.TrimPrefix(l, "/")
 			if name == "." {
@@ -1091,14 +1129,12 @@ func (r *dpkgRun) writeWhiteouts(ctx context.Context, done []*unpacked, stamp ti
 			if owned[p] || r.lw.written[p] {
 				continue
 			}
-			fi, err := r.res.fsys.Lstat(p)
-			if err != nil {
-				continue // already gone from the image
-			}
-			if fi.IsDir() {
+			if fi, err := r.res.fsys.Lstat(p); parents[l] || (err == nil && fi.IsDir()) {
 				dirs = append(dirs, p)
 				continue
 			}
+			// Deleting a path the image no longer has is harmless, and a
+			// root holding selected files only cannot tell.
 			gone[p] = true
 		}
 		// Info files of the old version that the new one does not have.
@@ -1117,7 +1153,12 @@ func (r *dpkgRun) writeWhiteouts(ctx context.Context, done []*unpacked, stamp ti
 			}
 		}
 	}
-	// Directories go only when nothing else is left in them, deepest first.
+	// Directories go only when nothing else is left in them, deepest first,
+	// and only when the root is the whole filesystem: a partial one cannot
+	// say what else a directory holds.
+	if !r.p.RootComplete {
+		dirs = nil
+	}
 	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
 	for _, d := range dirs {
 		if gone[d] || r.res.created[d] {

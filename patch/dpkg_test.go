@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/patchloop/patchloop/image"
 )
 
 // dpkgBundle is a small dpkg system built with the real dpkg, and the
@@ -172,7 +174,7 @@ func TestDpkgLayerMatchesRealDpkg(t *testing.T) {
 	dpkgInstall(t, want, b.newDebs...)
 
 	lf, report, err := BuildLayer(ctx, &Dpkg{}, LayerParams{
-		Root: os.DirFS(b.orig), Upgrades: b.upgrades, Debs: DirDebs{Dir: b.debs},
+		Root: os.DirFS(b.orig), RootComplete: true, Upgrades: b.upgrades, Debs: DirDebs{Dir: b.debs},
 	}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +241,7 @@ func TestDpkgLayerMatchesRealDpkg(t *testing.T) {
 
 	t.Run("reproducible", func(t *testing.T) {
 		lf2, _, err := BuildLayer(ctx, &Dpkg{}, LayerParams{
-			Root: os.DirFS(b.orig), Upgrades: b.upgrades, Debs: DirDebs{Dir: b.debs},
+			Root: os.DirFS(b.orig), RootComplete: true, Upgrades: b.upgrades, Debs: DirDebs{Dir: b.debs},
 		}, t.TempDir())
 		if err != nil {
 			t.Fatal(err)
@@ -263,10 +265,56 @@ func TestDpkgLayerRefusesToOverwriteAnotherPackage(t *testing.T) {
 		t.Fatalf("dpkg installed a package overwriting another's file:\n%s", out)
 	}
 	_, _, err := BuildLayer(context.Background(), &Dpkg{}, LayerParams{
-		Root: os.DirFS(b.orig), Debs: DirDebs{Dir: b.debs},
+		Root: os.DirFS(b.orig), RootComplete: true, Debs: DirDebs{Dir: b.debs},
 		Upgrades: []Upgrade{{Name: "libdemo1", Arch: "amd64", OldVersion: "1.0", NewVersion: "3.0"}},
 	}, t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "/usr/share/shared/o is also in installed package other") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestDpkgLayerFromImageSelection builds the layer from what the image
+// package extracts for it (the database, the paths ExtraPaths names), not
+// from a whole directory, as the product does.
+func TestDpkgLayerFromImageSelection(t *testing.T) {
+	t.Parallel()
+	b := setupDemo(t)
+	ctx := context.Background()
+	want := copyTree(t, b.orig)
+	dpkgInstall(t, want, b.newDebs...)
+
+	img := ociImageFromDir(t, b.orig)
+	inst := &Dpkg{}
+	db, err := image.Extract(ctx, img, image.SelectPaths(inst.Paths()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra, err := inst.ExtraPaths(db, b.upgrades)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := image.Extract(ctx, img, image.SelectPaths(append(inst.Paths(), extra...)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf, _, err := BuildLayer(ctx, inst, LayerParams{Root: root, Upgrades: b.upgrades, Debs: DirDebs{Dir: b.debs}}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := copyTree(t, b.orig)
+	applyLayerWithTar(t, lf.Path, got)
+	stampedNow := func(rel string) bool {
+		return strings.HasPrefix(rel, "var/lib/dpkg/info/") || rel == "var/lib/dpkg/status"
+	}
+	var unexpected []string
+	for _, l := range diffTrees(snapshot(t, want, dpkgNoise), snapshot(t, got, dpkgNoise), stampedNow) {
+		// A selection cannot show what else a directory holds, so the
+		// directory the upgrade emptied stays.
+		if l != "only in second: usr/share/demo/olddir" {
+			unexpected = append(unexpected, l)
+		}
+	}
+	if len(unexpected) > 0 {
+		t.Errorf("layer from an image selection differs from what dpkg installed:\n%s", strings.Join(unexpected, "\n"))
 	}
 }

@@ -226,7 +226,7 @@ func securityPatchEndToEnd(t *testing.T, d distro) {
 
 	start := time.Now()
 	lf, report, err := BuildLayer(ctx, &Dpkg{}, LayerParams{
-		Root: os.DirFS(f.orig), Upgrades: f.upgrades, Debs: DirDebs{Dir: f.debs},
+		Root: os.DirFS(f.orig), RootComplete: true, Upgrades: f.upgrades, Debs: DirDebs{Dir: f.debs},
 	}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -38,7 +38,7 @@ func TestDpkgLayerRefusesBadPackages(t *testing.T) {
 			tc.corrupt(t, filepath.Join(debs, DebFileName("libdemo1", "2.0", "amd64")))
 			out := t.TempDir()
 			_, _, err := BuildLayer(context.Background(), &Dpkg{}, LayerParams{
-				Root: os.DirFS(b.orig), Upgrades: b.upgrades, Debs: DirDebs{Dir: debs},
+				Root: os.DirFS(b.orig), RootComplete: true, Upgrades: b.upgrades, Debs: DirDebs{Dir: debs},
 			}, out)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want it to say %q", err, tc.want)
@@ -51,7 +51,7 @@ func TestDpkgLayerRefusesBadPackages(t *testing.T) {
 	t.Run("cancelled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		_, _, err := BuildLayer(ctx, &Dpkg{}, LayerParams{Root: os.DirFS(b.orig), Upgrades: b.upgrades, Debs: DirDebs{Dir: b.debs}}, t.TempDir())
+		_, _, err := BuildLayer(ctx, &Dpkg{}, LayerParams{Root: os.DirFS(b.orig), RootComplete: true, Upgrades: b.upgrades, Debs: DirDebs{Dir: b.debs}}, t.TempDir())
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("err = %v, want context.Canceled", err)
 		}

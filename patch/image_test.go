@@ -17,7 +17,7 @@ func TestImageKeepsMediaTypesAndRecordsTheBase(t *testing.T) {
 	t.Parallel()
 	b := setupDemo(t)
 	lf, report, err := BuildLayer(context.Background(), &Dpkg{}, LayerParams{
-		Root: os.DirFS(b.orig), Upgrades: b.upgrades, Debs: DirDebs{Dir: b.debs},
+		Root: os.DirFS(b.orig), RootComplete: true, Upgrades: b.upgrades, Debs: DirDebs{Dir: b.debs},
 	}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -46,6 +46,11 @@ type LayerParams struct {
 	// fs.ReadLinkFS's Lstat and ReadLink for every directory, so paths can be
 	// resolved through the image's symlinks (/lib → usr/lib).
 	Root fs.FS
+	// RootComplete says Root is the whole filesystem (an unpacked image, a
+	// directory), not a selection of files. Only then are directories that
+	// the upgrade empties deleted; otherwise they are kept, as their other
+	// contents are unknown.
+	RootComplete bool
 	// Upgrades are the packages to install; each replaces the installed
 	// package of the same name and architecture, if any.
 	Upgrades []Upgrade

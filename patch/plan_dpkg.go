@@ -22,7 +22,7 @@ type DpkgPlanner struct{}
 var _ Planner = (*DpkgPlanner)(nil)
 
 // Paths is the dpkg database.
-func (*DpkgPlanner) Paths() []string { return []string{dpkgStatus, dpkgStatusD} }
+func (*DpkgPlanner) Paths() []string { return []string{dpkgStatus, dpkgStatusD + "/"} }
 
 // planPkg is a package instance of the system after the plan.
 type planPkg struct {
