@@ -284,6 +284,64 @@ func TestEngine(t *testing.T) {
 		}
 	})
 
+	t.Run("RegistryOutageFailsWithReasonsAndNextCycleRecovers", func(t *testing.T) {
+		t.Parallel()
+		sel := &fakeSelector{targets: targets(3), err: errors.New("GET https://reg.test/v2/csscpolicies/patchpolicy/manifests/v1: connection refused")}
+		b := setup(t, setupOpts{sel: sel})
+		for _, tg := range sel.targets {
+			b.patch.failures[tg.Image()] = 3
+		}
+		b.start(t)
+		trig, err := b.e.RunImmediately(ctx, wfKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.waitRun(t, trig.ID, StatusFailed)
+		got, err := b.e.GetRun(ctx, trig.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Attempt != 3 || !strings.Contains(got.Reason, "connection refused") {
+			t.Fatalf("trigger during the outage = attempt %d %q", got.Attempt, got.Reason)
+		}
+		// The policy is readable again but pushes still fail: the patches
+		// fail with the push error as reason.
+		sel.mu.Lock()
+		sel.err = nil
+		sel.mu.Unlock()
+		b.clock.Advance(time.Minute)
+		second, err := b.e.RunImmediately(ctx, wfKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, b.done, "second cycle", func() bool {
+			return len(b.runs(t, RunFilter{Cycle: second.Cycle, Task: TaskPatch, Statuses: []Status{StatusFailed}})) == 3
+		})
+		for _, p := range b.runs(t, RunFilter{Cycle: second.Cycle, Task: TaskPatch}) {
+			if !strings.Contains(p.Reason, "registry unavailable") {
+				t.Errorf("%s failed with reason %q", p.Image, p.Reason)
+			}
+		}
+		// The registry is back: the next cycle patches everything.
+		b.clock.Advance(time.Minute)
+		third, err := b.e.RunImmediately(ctx, wfKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, b.done, "third cycle", func() bool {
+			return len(b.runs(t, RunFilter{Cycle: third.Cycle, Task: TaskPatch, Statuses: []Status{StatusSucceeded}})) == 3
+		})
+		rows, err := b.e.ListImages(ctx, wfKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if r.PatchStatus != StatusSucceeded || r.PatchErrorReason != "" || r.LastPatchedImage == "" {
+				t.Errorf("row after recovery = %+v", r)
+			}
+		}
+	})
+
 	t.Run("RetryAfterPushReusesTheTag", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, setupOpts{sel: &fakeSelector{targets: targets(1)}})
@@ -345,6 +403,39 @@ func TestEngine(t *testing.T) {
 		})
 		if n := len(b.runs(t, RunFilter{Task: TaskScan, Statuses: []Status{StatusCanceled}})); n != 6 {
 			t.Fatalf("the next cycle changed the canceled runs: %d canceled", n)
+		}
+	})
+
+	t.Run("CancelDuringTheTriggerStopsIt", func(t *testing.T) {
+		t.Parallel()
+		sel := &fakeSelector{targets: targets(3), started: make(chan struct{}, 1)}
+		b := setup(t, setupOpts{sel: sel})
+		b.start(t)
+		trig, err := b.e.RunImmediately(ctx, wfKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-sel.started
+		canceled, err := b.e.CancelCycle(ctx, wfKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(canceled) != 1 || canceled[0].ID != trig.ID {
+			t.Fatalf("canceled = %+v, want the trigger", canceled)
+		}
+		// River cancels the running trigger's context; it must stay Canceled.
+		waitUntil(t, b.done, "trigger's job to end", func() bool {
+			var state string
+			if err := b.db.sqlite.QueryRowContext(ctx, "SELECT state FROM river_job WHERE id = ?", trig.JobID).Scan(&state); err != nil {
+				t.Fatal(err)
+			}
+			return state == "cancelled"
+		})
+		if r, _ := b.e.GetRun(ctx, trig.ID); r.Status != StatusCanceled {
+			t.Fatalf("trigger run = %s %q", r.Status, r.Reason)
+		}
+		if n := len(b.runs(t, RunFilter{Task: TaskScan})); n != 0 {
+			t.Fatalf("%d scans queued by a canceled trigger", n)
 		}
 	})
 

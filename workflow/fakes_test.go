@@ -19,11 +19,22 @@ type fakeSelector struct {
 	targets []Target
 	err     error
 	calls   int
+	// started, when set, receives a value as each selection begins, which
+	// then waits for its context to end.
+	started chan struct{}
 }
 
 var _ Selector = (*fakeSelector)(nil)
 
 func (s *fakeSelector) Select(ctx context.Context, workflow string, log io.Writer) (Selection, error) {
+	s.mu.Lock()
+	started := s.started
+	s.mu.Unlock()
+	if started != nil {
+		started <- struct{}{}
+		<-ctx.Done()
+		return Selection{}, ctx.Err()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
