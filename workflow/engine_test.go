@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -459,6 +460,34 @@ func TestEngine(t *testing.T) {
 		}
 		if jobs != 0 {
 			t.Fatalf("%d river jobs left", jobs)
+		}
+	})
+
+	t.Run("AnEngineThatIsNotStartedQueuesForTheDaemon", func(t *testing.T) {
+		t.Parallel()
+		// The CLI without --server opens the same SQLite file as a running
+		// daemon and only queues: two handles on one file, one running.
+		path := filepath.Join(t.TempDir(), "shared.db")
+		open := func() Database {
+			db, err := OpenSQLite(ctx, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = db.Close() })
+			return SQLite(db)
+		}
+		daemon := setup(t, setupOpts{db: open(), sel: &fakeSelector{targets: targets(20)}})
+		daemon.start(t)
+		cli := setup(t, setupOpts{db: open()})
+		trig, err := cli.e.RunImmediately(ctx, wfKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, daemon.done, "the daemon to run the CLI's cycle", func() bool {
+			return len(daemon.runs(t, RunFilter{Cycle: trig.Cycle, Task: TaskPatch, Statuses: []Status{StatusSucceeded}})) == 20
+		})
+		if rows, err := cli.e.ListImages(ctx, wfKey); err != nil || len(rows) != 20 {
+			t.Fatalf("the CLI sees %d rows, %v", len(rows), err)
 		}
 	})
 
