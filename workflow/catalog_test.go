@@ -14,7 +14,9 @@ import (
 func TestStoreCatalogSchedulesStoredWorkflows(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "store.db"), store.Config{})
+	// The workflow store and the engine share one SQLite file.
+	path := filepath.Join(t.TempDir(), "patchloop.db")
+	st, err := sqlitestore.Open(ctx, path, store.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +48,12 @@ func TestStoreCatalogSchedulesStoredWorkflows(t *testing.T) {
 	// noon: the slots of Nov 7, 14 and 21 were missed and only the latest
 	// one runs, then the next slot (Dec 1) runs on time.
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	b := setup(t, setupOpts{clock: NewFakeClock(now), sel: &fakeSelector{targets: targets(2)}})
+	db, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	b := setup(t, setupOpts{db: SQLite(db), clock: NewFakeClock(now), sel: &fakeSelector{targets: targets(2)}})
 	b.e.cfg.Catalog = cat
 	b.start(t)
 	latest := sch.Next(set, now.AddDate(0, 0, -7))
