@@ -90,3 +90,35 @@ func BenchmarkParsePackagesFiltered(b *testing.B) {
 		b.ReportMetric(float64(len(ps)), "packages")
 	}
 }
+
+// BenchmarkIndexWarm builds the bookworm + -updates + -security amd64
+// index with a fresh client over a warm download cache: the cost a CLI run
+// pays (InRelease fetch and signature check, cache re-hash, gunzip, parse).
+func BenchmarkIndexWarm(b *testing.B) {
+	testutil.RequireSlow(b)
+	for _, filtered := range []bool{false, true} {
+		name := map[bool]string{false: "full", true: "filtered"}[filtered]
+		b.Run(name, func(b *testing.B) {
+			cacheDir := filepath.Join(testutil.CacheDir(), "distrorepo")
+			var opts []distrorepo.IndexOption
+			if filtered {
+				opts = append(opts, distrorepo.WithPackages("apt", "libapt-pkg6.0", "liblzma5", "libpcre2-8-0", "perl-base", "tzdata", "libc6"))
+			}
+			for b.Loop() {
+				c, err := distrorepo.New(distrorepo.Config{CacheDir: cacheDir})
+				if err != nil {
+					b.Fatal(err)
+				}
+				set, err := c.Sources(nil, pkgdb.OS{ID: "debian", Codename: "bookworm"}, "amd64")
+				if err != nil {
+					b.Fatal(err)
+				}
+				ix, err := c.Index(context.Background(), set, opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(ix.Len()), "entries")
+			}
+		})
+	}
+}

@@ -61,13 +61,9 @@ func (c *Client) fetchBlob(ctx context.Context, url, sum string, size int64) (*o
 	if f, ok, err := c.openVerified(sum, size); err != nil || ok {
 		return f, err
 	}
-	tmpDir := filepath.Join(c.cfg.CacheDir, "tmp")
-	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating cache directory: %w", err)
-	}
-	tmp, err := os.CreateTemp(tmpDir, "dl-*")
+	tmp, err := c.tempFile()
 	if err != nil {
-		return nil, fmt.Errorf("creating cache temp file: %w", err)
+		return nil, err
 	}
 	keep := false
 	defer func() {
@@ -100,22 +96,49 @@ func (c *Client) fetchBlob(ctx context.Context, url, sum string, size int64) (*o
 	if got != sum || (size >= 0 && st.Size() != size) {
 		return nil, fmt.Errorf("%s: got sha256 %s size %d, index says %s size %d: %w", url, got, st.Size(), sum, size, ErrChecksum)
 	}
-	dst := c.blobPath(sum)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return nil, fmt.Errorf("creating cache directory: %w", err)
+	if err := c.commitBlob(tmp, sum); err != nil {
+		return nil, fmt.Errorf("storing %s: %w", url, err)
 	}
-	if err := tmp.Sync(); err != nil {
-		return nil, fmt.Errorf("syncing download of %s: %w", url, err)
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return nil, fmt.Errorf("storing %s in cache: %w", url, err)
-	}
-	tmp.Close()
 	keep = true
+	dst := c.blobPath(sum)
 	// Reopen by the cache path, so the caller's f.Name() is where it lives.
 	f, err := os.Open(dst)
 	if err != nil {
 		return nil, fmt.Errorf("opening cached %s: %w", dst, err)
 	}
 	return f, nil
+}
+
+// tempFile creates a file in the cache's tmp directory, on the same file
+// system as the blobs so that commitBlob can rename it.
+func (c *Client) tempFile() (*os.File, error) {
+	tmpDir := filepath.Join(c.cfg.CacheDir, "tmp")
+	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating cache directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(tmpDir, "dl-*")
+	if err != nil {
+		return nil, fmt.Errorf("creating cache temp file: %w", err)
+	}
+	return tmp, nil
+}
+
+// commitBlob syncs and closes tmp, whose content has SHA-256 sum, and
+// renames it into the cache. Concurrent commits of the same content are
+// harmless: rename is atomic and both files are identical.
+func (c *Client) commitBlob(tmp *os.File, sum string) error {
+	dst := c.blobPath(sum)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("creating cache directory: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("closing %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return fmt.Errorf("renaming into cache: %w", err)
+	}
+	return nil
 }

@@ -8,6 +8,8 @@ package distrorepo
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -362,7 +364,38 @@ func clearsignedText(data []byte) ([]byte, bool) {
 
 // loadPackages downloads one Packages file (by hash when the suite offers
 // it), checks it against the Release and parses it.
+//
+// The decompressed index is kept in the cache too, under the SHA-256 the
+// Release lists for the plain Packages file, so later runs skip both the
+// download and the decompression.
 func (c *Client) loadPackages(ctx context.Context, s Source, rel *Release, dir, file string, suite *Suite, names map[string]bool) ([]*Package, error) {
+	var keep func(string) bool
+	if names != nil {
+		keep = func(n string) bool { return names[n] }
+	}
+	parse := func(r io.Reader) ([]*Package, error) {
+		pkgs, err := ParsePackages(&limitedReader{r: r, n: c.cfg.MaxIndexSize}, suite, keep)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		return pkgs, nil
+	}
+	plain, hasPlain := rel.SHA256[dir+"Packages"]
+	if hasPlain {
+		// Hash while parsing, in one pass; a damaged copy is dropped and
+		// the index fetched again.
+		if pf, err := os.Open(c.blobPath(plain.SHA256)); err == nil {
+			h := sha256.New()
+			tee := io.TeeReader(pf, h)
+			pkgs, perr := parse(tee)
+			_, cerr := io.Copy(io.Discard, tee)
+			pf.Close()
+			if perr == nil && cerr == nil && hex.EncodeToString(h.Sum(nil)) == plain.SHA256 {
+				return pkgs, nil
+			}
+			_ = os.Remove(pf.Name())
+		}
+	}
 	sum := rel.SHA256[file]
 	base := suiteBase(s)
 	url := base + "/" + file
@@ -396,14 +429,29 @@ func (c *Client) loadPackages(ctx context.Context, s Source, rel *Release, dir, 
 		}
 		r = xr
 	}
-	lr := &limitedReader{r: r, n: c.cfg.MaxIndexSize}
-	var keep func(string) bool
-	if names != nil {
-		keep = func(n string) bool { return names[n] }
+	if !hasPlain || r == io.Reader(f) {
+		return parse(r)
 	}
-	pkgs, err := ParsePackages(lr, suite, keep)
+	// Keep the decompressed copy when it matches the signed checksum.
+	tmp, err := c.tempFile()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return nil, err
+	}
+	defer func() {
+		tmp.Close()
+		_ = os.Remove(tmp.Name())
+	}()
+	h := sha256.New()
+	tee := io.TeeReader(r, io.MultiWriter(tmp, h))
+	pkgs, err := parse(tee)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(io.Discard, tee); err != nil {
+		return nil, fmt.Errorf("decompressing %s: %w", file, err)
+	}
+	if st, err := tmp.Stat(); err == nil && st.Size() == plain.Size && hex.EncodeToString(h.Sum(nil)) == plain.SHA256 {
+		_ = c.commitBlob(tmp, plain.SHA256) // only a cache: failure costs speed, not correctness
 	}
 	return pkgs, nil
 }

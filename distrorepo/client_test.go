@@ -436,9 +436,42 @@ func TestIndexIsReusedWithinTTL(t *testing.T) {
 	if n := b.repo.count("/debian/dists/stable/InRelease"); n != 2 {
 		t.Fatalf("InRelease fetched %d times after the TTL, want 2", n)
 	}
-	// The Packages file itself came from the cache the second time.
-	if n := b.repo.count("/debian/dists/stable/main/binary-amd64/Packages.gz"); n != 1 {
-		t.Fatalf("Packages.gz fetched %d times, want 1", n)
+	// A new client (a new run) on the same cache dir reads the index from
+	// the decompressed copy in the cache.
+	c2, err := distrorepo.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := c2.Index(context.Background(), set)
+	if err != nil || len(ix.Packages("hello")) != 1 {
+		t.Fatalf("index from cache: %v, %v", ix, err)
+	}
+	// The Packages file itself was downloaded once.
+	if n := b.repo.countPrefix("/debian/dists/stable/main/binary-amd64/Packages"); n != 1 {
+		t.Fatalf("Packages fetched %d times, want 1", n)
+	}
+	// A damaged decompressed copy is noticed and the index fetched again.
+	plain := ix.Suites()[0].Release.SHA256["main/binary-amd64/Packages"].SHA256
+	cached := filepath.Join(cfg.CacheDir, "sha256", plain[:2], plain)
+	orig, err := os.ReadFile(cached)
+	if err != nil {
+		t.Fatalf("decompressed index not cached: %v", err)
+	}
+	damaged := bytes.Replace(orig, []byte("Package: hello\n"), []byte("Package: hellx\n"), 1)
+	if err := os.WriteFile(cached, damaged, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c3, _ := distrorepo.New(cfg)
+	ix, err = c3.Index(context.Background(), set)
+	if err != nil || len(ix.Packages("hello")) != 1 || len(ix.Packages("hellx")) != 0 {
+		t.Fatalf("index after cache damage: %v, %v", ix.All(), err)
+	}
+	// It was rebuilt from the cached Packages.gz, without the network.
+	if again, err := os.ReadFile(cached); err != nil || !bytes.Equal(again, orig) {
+		t.Fatalf("decompressed index not restored: %v", err)
+	}
+	if n := b.repo.countPrefix("/debian/dists/stable/main/binary-amd64/Packages"); n != 1 {
+		t.Fatalf("Packages fetched %d times after damage, want 1", n)
 	}
 }
 
