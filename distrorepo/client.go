@@ -181,6 +181,7 @@ func (c *Client) suiteIndex(ctx context.Context, e sourceEntry, arch string) (*S
 		}
 	}
 	if m == nil {
+		c.evictLocked()
 		m = &memoEntry{done: make(chan struct{})}
 		c.memo[key] = m
 		c.mu.Unlock()
@@ -195,6 +196,21 @@ func (c *Client) suiteIndex(ctx context.Context, e sourceEntry, arch string) (*S
 		return m.suite, m.pkgs, m.err
 	case <-ctx.Done():
 		return nil, nil, ctx.Err()
+	}
+}
+
+// evictLocked drops finished memo entries older than IndexTTL, so a
+// long-running process holds only the indexes it still uses.
+func (c *Client) evictLocked() {
+	now := c.cfg.Now()
+	for k, m := range c.memo {
+		select {
+		case <-m.done:
+			if m.err != nil || c.cfg.IndexTTL < 0 || now.Sub(m.at) > c.cfg.IndexTTL {
+				delete(c.memo, k)
+			}
+		default:
+		}
 	}
 }
 
