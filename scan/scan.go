@@ -215,25 +215,13 @@ type target struct {
 // platforms picks the images of desc to scan.
 func (s *Scanner) platforms(desc *remote.Descriptor) ([]target, error) {
 	if !desc.MediaType.IsIndex() {
+		// The platform comes from the config, read once per digest by
+		// scanImage, which also refuses non-linux images.
 		img, err := desc.Image()
 		if err != nil {
 			return nil, fmt.Errorf("reading image manifest: %w", err)
 		}
-		cfg, err := img.ConfigFile()
-		if err != nil {
-			return nil, fmt.Errorf("reading image config: %w", err)
-		}
-		p := cfg.Platform()
-		if p == nil {
-			p = &v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture}
-		}
-		if p.OS != "linux" {
-			return nil, fmt.Errorf("image for %s: only linux images are scanned: %w", platformString(*p), ErrUnsupported)
-		}
-		if s.opts.Platform != nil && !p.Satisfies(*s.opts.Platform) {
-			return nil, fmt.Errorf("image is for %s, not %s: %w", platformString(*p), platformString(*s.opts.Platform), ErrUnsupported)
-		}
-		return []target{{img: img, platform: *p, digest: desc.Digest}}, nil
+		return []target{{img: img, digest: desc.Digest}}, nil
 	}
 	idx, err := desc.ImageIndex()
 	if err != nil {
@@ -336,8 +324,19 @@ func (s *Scanner) scanImage(ctx context.Context, t target) (*Image, error) {
 	for _, d := range cfg.RootFS.DiffIDs {
 		out.diffIDs = append(out.diffIDs, d.String())
 	}
-	if cfg.OS != "" && cfg.OS != "linux" {
-		return nil, fmt.Errorf("image %s is for %s: %w", t.digest, cfg.OS, ErrUnsupported)
+	if out.Platform.OS == "" {
+		// A single image: its platform is its config's.
+		p := cfg.Platform()
+		if p == nil {
+			p = &v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture}
+		}
+		out.Platform = *p
+		if s.opts.Platform != nil && !p.Satisfies(*s.opts.Platform) {
+			return nil, fmt.Errorf("image %s is for %s, not %s: %w", t.digest, platformString(*p), platformString(*s.opts.Platform), ErrUnsupported)
+		}
+	}
+	if out.Platform.OS != "linux" {
+		return nil, fmt.Errorf("image %s is for %s: only linux images are scanned: %w", t.digest, platformString(out.Platform), ErrUnsupported)
 	}
 	out.Timings.Resolve = time.Since(start)
 
