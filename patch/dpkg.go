@@ -344,6 +344,9 @@ type dpkgRun struct {
 	// an upgraded package that Replaces it now ships; dpkg drops them from
 	// its list.
 	takenOver map[string]map[string]bool
+	// listed holds the resolved paths any installed package lists, the
+	// upgraded ones too: what dpkg knows to be on disk.
+	listed map[string]bool
 }
 
 type diversion struct{ to, pkg string }
@@ -504,6 +507,7 @@ func (r *dpkgRun) readOwners(ups []Upgrade) error {
 	if r.db.distroless {
 		return nil
 	}
+	r.listed = map[string]bool{}
 	upgraded := map[*dbEntry]bool{}
 	for _, u := range ups {
 		if e := r.db.find(u.Name, u.Arch); e != nil {
@@ -511,7 +515,7 @@ func (r *dpkgRun) readOwners(ups []Upgrade) error {
 		}
 	}
 	for _, e := range r.db.entries {
-		if !e.installed() || upgraded[e] {
+		if !e.installed() {
 			continue
 		}
 		in := infoName(e.name(), e.arch(), e.stanza.get("Multi-Arch"))
@@ -524,7 +528,10 @@ func (r *dpkgRun) readOwners(ups []Upgrade) error {
 			if err != nil {
 				return err
 			}
-			r.others[p] = append(r.others[p], in)
+			r.listed[p] = true
+			if !upgraded[e] {
+				r.others[p] = append(r.others[p], in)
+			}
 		}
 	}
 	return nil
@@ -728,8 +735,11 @@ func (r *dpkgRun) unpackData(ctx context.Context, up *unpacked, tr *tar.Reader) 
 			if err != nil {
 				return err
 			}
-			if r.res.isDir(full) {
-				continue // dpkg leaves existing directories as they are
+			// dpkg leaves existing directories as they are. A partial root
+			// may not show a directory: one that an installed package lists
+			// is taken to be there.
+			if r.res.isDir(full) || (!r.p.RootComplete && r.listed[full]) {
+				continue
 			}
 			out.Name = full
 			r.res.created[full] = true

@@ -6,6 +6,7 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/patchloop/patchloop/image"
 	"github.com/patchloop/patchloop/internal/testutil"
 	"github.com/patchloop/patchloop/pkgdb"
 )
@@ -224,9 +226,16 @@ func securityPatchEndToEnd(t *testing.T, d distro) {
 	f := newSecurityFixture(t, d)
 	t.Logf("apt would upgrade %d packages: %v", len(f.upgrades), f.upgrades)
 
+	// As the product does: the root is what the image package extracts for
+	// the installer, not a whole directory.
+	base := ociImageFromDir(t, f.orig)
 	start := time.Now()
+	sel, err := selectForInstaller(ctx, base, &Dpkg{}, f.upgrades)
+	if err != nil {
+		t.Fatal(err)
+	}
 	lf, report, err := BuildLayer(ctx, &Dpkg{}, LayerParams{
-		Root: os.DirFS(f.orig), RootComplete: true, Upgrades: f.upgrades, Debs: DirDebs{Dir: f.debs},
+		Root: sel, Upgrades: f.upgrades, Debs: DirDebs{Dir: f.debs},
 	}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +245,6 @@ func securityPatchEndToEnd(t *testing.T, d distro) {
 		len(f.upgrades), f.debBytes, report.Entries, report.Bytes, lf.Size, took, float64(f.debBytes)/took.Seconds()/1e6)
 	t.Logf("whiteouts: %v; scripts not run: %+v", report.Whiteouts, report.ScriptsNotRun)
 
-	base := ociImageFromDir(t, f.orig)
 	baseName := "example.org/" + d.os.ID + ":" + d.suite.Name
 	patched, err := Image(ImageParams{Base: base, BaseName: baseName, Layer: lf, Report: report, CVEs: []string{"CVE-2024-0001"}})
 	if err != nil {
@@ -304,4 +312,18 @@ func securityPatchEndToEnd(t *testing.T, d distro) {
 	t.Run("files match what apt-get upgrade installs", func(t *testing.T) {
 		compareWithRealUpgrade(t, f, root)
 	})
+}
+
+// selectForInstaller extracts from img what inst reads: its Paths, then
+// the ExtraPaths they lead to.
+func selectForInstaller(ctx context.Context, img v1.Image, inst Installer, ups []Upgrade) (fs.FS, error) {
+	db, err := image.Extract(ctx, img, image.SelectPaths(inst.Paths()...))
+	if err != nil {
+		return nil, err
+	}
+	extra, err := inst.ExtraPaths(db, ups)
+	if err != nil {
+		return nil, err
+	}
+	return image.Extract(ctx, img, image.SelectPaths(append(inst.Paths(), extra...)...))
 }
