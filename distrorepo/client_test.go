@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -582,4 +583,51 @@ func TestFlatRepository(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
+}
+
+func TestConcurrentFetchesShareTheCache(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.repo.publish(suiteSpec{name: "stable", debs: helloDebs(t, "1"), sign: b.key.signer(false)})
+	_, ix, err := b.index(t, b.cfg, "stable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ix.Packages("hello")[0]
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		go func() {
+			// Separate clients stand for separate processes on one cache.
+			c, err := distrorepo.New(b.cfg)
+			if err != nil {
+				errs <- err
+				return
+			}
+			f, err := c.Fetch(context.Background(), p)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer f.Close()
+			h := sha256.New()
+			if _, err := io.Copy(h, f); err != nil {
+				errs <- err
+				return
+			}
+			if got := hex.EncodeToString(h.Sum(nil)); got != p.SHA256 {
+				errs <- fmt.Errorf("read sha256 %s, want %s", got, p.SHA256)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	left, _ := os.ReadDir(filepath.Join(b.cfg.CacheDir, "tmp"))
+	if len(left) != 0 {
+		t.Fatalf("temp files left: %d", len(left))
+	}
 }
