@@ -62,7 +62,7 @@ const maxSourcesFile = 1 << 20
 // and *.sources. deb-src entries and disabled deb822 stanzas are skipped.
 // Problems that apt would also skip past (an unreadable file, a bad line)
 // are returned as warnings.
-func ImageSources(fsys fs.FS) ([]Source, []string, error) {
+func ImageSources(fsys fs.FS) ([]Source, []string) {
 	var out []Source
 	var warnings []string
 	read := func(name string, parse func(string, []byte) ([]Source, error)) {
@@ -108,7 +108,7 @@ func ImageSources(fsys fs.FS) ([]Source, []string, error) {
 			read(p, ParseDeb822Sources)
 		}
 	}
-	return out, warnings, nil
+	return out, warnings
 }
 
 func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

@@ -70,7 +70,7 @@ func (c *Client) Sources(fsys fs.FS, osr pkgdb.OS, arch string) (*SourceSet, err
 	var imageKeys openpgp.EntityList
 	if fsys != nil {
 		var warn []string
-		image, warn, _ = ImageSources(fsys)
+		image, warn = ImageSources(fsys)
 		set.Warnings = append(set.Warnings, warn...)
 		imageKeys, warn = imageTrustedKeys(fsys)
 		set.Warnings = append(set.Warnings, warn...)
