@@ -209,21 +209,18 @@ func (s *SQLStore) UpdateRun(ctx context.Context, id int64, u RunUpdate) (Run, e
 		args = append(args, micros(u.FinishedAt))
 	}
 	args = append(args, id, string(u.Status))
-	res, err := s.db.ExecContext(ctx, s.q("UPDATE patchloop_run SET "+strings.Join(sets, ", ")+
-		" WHERE id = ? AND (status <> 'Canceled' OR ? = 'Canceled')"), args...)
-	if err != nil {
-		return Run{}, fmt.Errorf("updating run %d: %w", id, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return Run{}, fmt.Errorf("updating run %d: %w", id, err)
-	}
-	run, err := s.GetRun(ctx, id)
-	if err != nil {
-		return Run{}, err
-	}
-	if n == 0 {
+	run, err := scanRun(s.db.QueryRowContext(ctx, s.q("UPDATE patchloop_run SET "+strings.Join(sets, ", ")+
+		" WHERE id = ? AND (status <> 'Canceled' OR ? = 'Canceled') RETURNING "+runColumns), args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		// Either there is no such run or it is canceled.
+		run, err := s.GetRun(ctx, id)
+		if err != nil {
+			return Run{}, err
+		}
 		return run, fmt.Errorf("updating run %d: %w", id, ErrRunCanceled)
+	}
+	if err != nil {
+		return Run{}, fmt.Errorf("updating run %d: %w", id, err)
 	}
 	return run, nil
 }
