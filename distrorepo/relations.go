@@ -55,21 +55,31 @@ func ParseRelations(s string) (Relations, error) {
 	if s == "" {
 		return nil, nil
 	}
-	var out Relations
-	for _, group := range strings.Split(s, ",") {
+	out := make(Relations, 0, strings.Count(s, ",")+1)
+	for rest := s; rest != ""; {
+		var group string
+		group, rest, _ = strings.Cut(rest, ",")
 		group = strings.TrimSpace(group)
 		if group == "" {
 			continue // trailing comma, as dpkg tolerates
 		}
-		var alts Alternatives
-		for _, alt := range strings.Split(group, "|") {
+		alts := make(Alternatives, 0, strings.Count(group, "|")+1)
+		for g := group; ; {
+			alt, more, found := strings.Cut(g, "|")
 			r, err := parseRelation(alt)
 			if err != nil {
 				return nil, fmt.Errorf("relation %q: %w", strings.TrimSpace(alt), err)
 			}
 			alts = append(alts, r)
+			if !found {
+				break
+			}
+			g = more
 		}
 		out = append(out, alts)
+	}
+	if len(out) == 0 {
+		return nil, nil
 	}
 	return out, nil
 }
