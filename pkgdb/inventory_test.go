@@ -365,7 +365,7 @@ func syftAgrees(t *testing.T, ref string, pkgs []pkgdb.Package) {
 		t.Fatalf("building syft (scripts/build-syft.sh): %v", err)
 	}
 	syft := strings.TrimSpace(string(out))
-	cmd := exec.Command(syft, "scan", "registry:"+ref, "-o", "json", "-q", "--select-catalogers", "dpkg-db-cataloger")
+	cmd := exec.Command(syft, "scan", "registry:"+ref, "-o", "json", "-q", "--override-default-catalogers", "dpkg-db-cataloger")
 	cmd.Env = append(os.Environ(), "SYFT_REGISTRY_INSECURE_USE_HTTP=true", "SYFT_CHECK_FOR_APP_UPDATE=false")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
