@@ -1,0 +1,97 @@
+// Package pipeline adapts the scanner and the patch engine to the workflow
+// engine's Selector, Scanner and Patcher: it reads the policy artifact from
+// the registry, scans images, builds and pushes patched images stamped with
+// their cycle.
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/patchloop/patchloop/distrorepo"
+	"github.com/patchloop/patchloop/image"
+	"github.com/patchloop/patchloop/registry"
+	"github.com/patchloop/patchloop/vulndb"
+)
+
+// Annotations a patched image pushed by a workflow carries beside the patch
+// engine's own (base name and digest), so that a retry recognises the push
+// of an earlier attempt of the same cycle.
+const (
+	AnnotationWorkflow = "io.patchloop.workflow"
+	AnnotationCycle    = "io.patchloop.workflow.cycle"
+)
+
+// Config configures the adapters.
+type Config struct {
+	// Registry returns the client of a registry host. Required.
+	Registry func(host string) (*registry.Client, error)
+	// Repos reaches the distributions' archives: the vulnerability source
+	// (vulndb.Repos over it) and the packages a patch installs. Required.
+	Repos *distrorepo.Client
+	// Source overrides the vulnerability source. Default vulndb.NewRepos(Repos).
+	Source vulndb.Source
+	// Cache keeps per-layer extraction results. Nil reads layers afresh.
+	Cache *image.Cache
+	// ScratchDir is where patch layers are written before they are pushed.
+	// Default os.TempDir().
+	ScratchDir string
+	// Now stamps patched images' history and scan reports. Default time.Now.
+	Now func() time.Time
+}
+
+// Pipeline holds the adapters' shared parts. Selector, Scanner and
+// Patcher return its three faces.
+type Pipeline struct {
+	cfg Config
+
+	mu      sync.Mutex
+	clients map[string]*registry.Client
+}
+
+// New checks cfg and returns the pipeline.
+func New(cfg Config) (*Pipeline, error) {
+	if cfg.Registry == nil {
+		return nil, errors.New("pipeline config: Registry is required")
+	}
+	if cfg.Repos == nil && cfg.Source == nil {
+		return nil, errors.New("pipeline config: Repos is required")
+	}
+	if cfg.Source == nil {
+		cfg.Source = vulndb.NewRepos(cfg.Repos)
+	}
+	if cfg.ScratchDir == "" {
+		cfg.ScratchDir = os.TempDir()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Pipeline{cfg: cfg, clients: map[string]*registry.Client{}}, nil
+}
+
+// client returns the (cached) client of a registry host.
+func (p *Pipeline) client(host string) (*registry.Client, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.clients[host]; ok {
+		return c, nil
+	}
+	c, err := p.cfg.Registry(host)
+	if err != nil {
+		return nil, fmt.Errorf("registry %s: %w", host, err)
+	}
+	p.clients[host] = c
+	return c, nil
+}
+
+// Selector returns the workflow.Selector face.
+func (p *Pipeline) Selector() *Selector { return &Selector{p: p} }
+
+// Scanner returns the workflow.Scanner face.
+func (p *Pipeline) Scanner() *Scanner { return &Scanner{p: p} }
+
+// Patcher returns the workflow.Patcher face.
+func (p *Pipeline) Patcher() *Patcher { return &Patcher{p: p} }

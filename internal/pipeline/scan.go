@@ -1,0 +1,99 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/patchloop/patchloop/scan"
+	"github.com/patchloop/patchloop/vulndb"
+	"github.com/patchloop/patchloop/workflow"
+)
+
+// Scanner scans a target's scan tag with the scan package.
+type Scanner struct{ p *Pipeline }
+
+var _ workflow.Scanner = (*Scanner)(nil)
+
+// scan scans ref with a fresh scan.Scanner (its memo lives for one call,
+// so a long-running daemon keeps no results) on the shared layer cache.
+func (p *Pipeline) scan(ctx context.Context, host string, ref name.Reference) (*scan.Result, error) {
+	c, err := p.client(host)
+	if err != nil {
+		return nil, err
+	}
+	return scan.Scan(ctx, ref, scan.Options{Registry: c, Source: p.cfg.Source, Cache: p.cfg.Cache, Now: p.cfg.Now})
+}
+
+// Scan implements workflow.Scanner.
+func (s *Scanner) Scan(ctx context.Context, t workflow.Target, log io.Writer) (workflow.ScanResult, error) {
+	c, err := s.p.client(t.Registry)
+	if err != nil {
+		return workflow.ScanResult{}, err
+	}
+	ref, err := c.Tag(t.Repository, t.ScanTag)
+	if err != nil {
+		return workflow.ScanResult{}, err
+	}
+	res, err := s.p.scan(ctx, t.Registry, ref)
+	if err != nil {
+		return workflow.ScanResult{}, err
+	}
+	out := workflow.ScanResult{Fixable: res.Fixable, EOSL: res.EOSL}
+	var reports []*vulndb.Report
+	for _, img := range res.Images {
+		fixable := vulndb.Fixable(img.Findings)
+		fmt.Fprintf(log, "%s %s (%s): %d packages, %d findings, %d fixable, source %s\n",
+			res.Ref, img.Digest, osName(img), len(img.Packages), len(img.Findings), len(fixable), img.Source)
+		if img.EOSL {
+			fmt.Fprintf(log, "%s is past its end of support\n", osName(img))
+		}
+		for _, w := range img.Warnings {
+			fmt.Fprintf(log, "warning: %s\n", w)
+		}
+		for _, f := range fixable {
+			fmt.Fprintf(log, "  %s %s %s -> %s\n", f.VulnerabilityID, f.PkgName, f.InstalledVersion, f.FixedVersion)
+		}
+		out.CVEs = append(out.CVEs, fixedIDs(fixable)...)
+		reports = append(reports, img.Report)
+	}
+	slices.Sort(out.CVEs)
+	out.CVEs = slices.Compact(out.CVEs)
+	var rep any = reports
+	if len(reports) == 1 {
+		rep = reports[0]
+	}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		return workflow.ScanResult{}, fmt.Errorf("encoding scan report of %s: %w", ref, err)
+	}
+	out.Report = b
+	return out, nil
+}
+
+// fixedIDs are the CVE ids of findings, or the finding's own id when it
+// names no CVE (a DSA without one).
+func fixedIDs(fs []vulndb.Finding) []string {
+	var out []string
+	for _, f := range fs {
+		ids := f.CVEs()
+		if len(ids) == 0 {
+			ids = []vulndb.ID{f.VulnerabilityID}
+		}
+		for _, id := range ids {
+			out = append(out, id.String())
+		}
+	}
+	return out
+}
+
+func osName(img *scan.Image) string {
+	if img.OS.PrettyName != "" {
+		return img.OS.PrettyName
+	}
+	return img.OS.ID + " " + img.OS.VersionID
+}
