@@ -450,3 +450,45 @@ func TestExtractReportsProgress(t *testing.T) {
 		t.Errorf("%d layers reported cached, want %d", cached, len(layers))
 	}
 }
+
+// TestCacheSharedByConcurrentExtractions runs extractions of images that
+// share layers against one cache directory from many goroutines at once,
+// each with its own Cache value, as separate processes would.
+func TestCacheSharedByConcurrentExtractions(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	dir := t.TempDir()
+	base := gzLayer(t, file("var/lib/dpkg/status", "base"), file("etc/apt/sources.list.d/a.list", "a"))
+	var imgs []v1.Image
+	for i := range 4 {
+		imgs = append(imgs, b.push(t, "shared:"+string(rune('a'+i)), base, gzLayer(t, file("etc/apt/sources.list.d/"+string(rune('a'+i))+"x.list", "x"))))
+	}
+	sel := Selector{Paths: []string{"var/lib/dpkg/status"}, Dirs: []string{"etc/apt/sources.list.d"}}
+	errs := make(chan error, 16)
+	for i := range 16 {
+		go func() {
+			cache, err := NewCache(dir, 0)
+			if err == nil {
+				var fsys *FS
+				fsys, err = Extract(context.Background(), imgs[i%4], sel, WithCache(cache))
+				if err == nil {
+					var got []byte
+					got, err = fsys.ReadFile("etc/apt/sources.list.d/a.list")
+					if err == nil && string(got) != "a" {
+						err = errors.New("wrong contents from the shared cache")
+					}
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(dir, "*", ".tmp-*"))
+	if len(leftovers) != 0 {
+		t.Errorf("temporary files left in the cache: %v", leftovers)
+	}
+}
