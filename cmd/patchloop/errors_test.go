@@ -1,9 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -263,14 +265,26 @@ func TestDeleteConfirmation(t *testing.T) {
 	}
 }
 
-func TestRunImmediatelyIsReportedNotQueued(t *testing.T) {
+func TestRunImmediatelyQueuesATrigger(t *testing.T) {
 	t.Parallel()
 	reg := testutil.StartRegistry(t)
 	h := newHarness(t)
 	pf := policyFile(t, "incremental", repoEntry("python", "*"))
 	r := h.ok("", "workflow", "create", "-r", reg.Addr, "--config", pf, "--schedule", "7d", "--run-immediately")
-	if !strings.Contains(r.stderr, "no run was queued") {
-		t.Fatalf("stderr: %s", r.stderr)
+	m := regexp.MustCompile(`trigger run (\d+)`).FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("no run id in stdout: %s", r.stdout)
+	}
+	runs := h.ok("", "-o", "json", "task", "list-runs", "--name", "cssc-trigger-workflow")
+	var list []struct {
+		ID     int64  `json:"id"`
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(runs.stdout), &list); err != nil {
+		t.Fatalf("%v: %s", err, runs.stdout)
+	}
+	if len(list) != 1 || fmt.Sprint(list[0].ID) != m[1] || list[0].Status != "Queued" {
+		t.Fatalf("runs %+v, want trigger run %s Queued", list, m[1])
 	}
 }
 

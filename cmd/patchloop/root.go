@@ -10,6 +10,7 @@ import (
 
 	"github.com/patchloop/patchloop/registry"
 	"github.com/patchloop/patchloop/store"
+	_ "github.com/patchloop/patchloop/store/pgstore"     // the PostgreSQL backend of store.Open
 	_ "github.com/patchloop/patchloop/store/sqlitestore" // the SQLite backend of store.Open
 )
 
@@ -31,6 +32,9 @@ type env struct {
 type globals struct {
 	output string
 	store  string
+	// server and tokenFile send run and workflow commands to a daemon.
+	server    string
+	tokenFile string
 }
 
 const (
@@ -71,9 +75,12 @@ func newRootCmd(e *env) *cobra.Command {
 		},
 	}
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", outputTable, "output format: table or json")
-	root.PersistentFlags().StringVar(&g.store, "store", "", "state store: a SQLite path or sqlite:///path (default $PATCHLOOP_STORE, else $XDG_DATA_HOME/patchloop/patchloop.db)")
+	root.PersistentFlags().StringVar(&g.store, "store", "", "state store: a SQLite path, sqlite:///path or postgres://user:pass@host/db (default $PATCHLOOP_STORE, else $XDG_DATA_HOME/patchloop/patchloop.db)")
 	root.AddCommand(newPolicyCmd(e, g), newWorkflowCmd(e, g))
 	root.AddCommand(newScanCmd(e, g))
+	root.PersistentFlags().StringVar(&g.server, "server", "", "send workflow and task commands to the daemon at this URL (http://host:port) instead of the store")
+	root.PersistentFlags().StringVar(&g.tokenFile, "token-file", "", "the daemon's API token file (default $PATCHLOOP_TOKEN, else api-token beside the store or in $XDG_CONFIG_HOME/patchloop)")
+	root.AddCommand(newServeCmd(e, g), newTaskCmd(e, g), newDemoCmd(e, g))
 	return root
 }
 

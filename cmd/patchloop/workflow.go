@@ -25,6 +25,8 @@ func newWorkflowCmd(e *env, g *globals) *cobra.Command {
 		newWorkflowShowCmd(e, g),
 		newWorkflowUpdateCmd(e, g),
 		newWorkflowDeleteCmd(e, g),
+		newWorkflowListCmd(e, g),
+		newWorkflowCancelRunCmd(e, g),
 	)
 	return cmd
 }

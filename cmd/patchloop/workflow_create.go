@@ -54,6 +54,9 @@ csscpolicies/patchpolicy:dryrun and records nothing.`,
 			if err != nil {
 				return err
 			}
+			if g.server != "" {
+				return createViaServer(cmd, e, g, t, configPath, sched.String(), dryRun, runImmediately)
+			}
 			p, canon, err := loadPolicy(cmd, configPath)
 			if err != nil {
 				return err
@@ -101,21 +104,30 @@ csscpolicies/patchpolicy:dryrun and records nothing.`,
 			if err != nil {
 				return fmt.Errorf("recording the workflow: %w", err)
 			}
+			var runID int64
 			if runImmediately {
-				fmt.Fprintln(cmd.ErrOrStderr(), "warning: --run-immediately: patch runs are not implemented yet, so no run was queued; the first run is at the next scheduled time")
+				if runID, err = queueRunNow(ctx, e, g, w.Registry); err != nil {
+					return fmt.Errorf("workflow created, but queueing its run: %w", err)
+				}
 			}
 			v, err := newWorkflowView(w, e.now())
 			if err != nil {
 				return err
 			}
 			if g.output == outputJSON {
-				return writeJSON(cmd.OutOrStdout(), v)
+				return writeJSON(cmd.OutOrStdout(), struct {
+					*workflowView
+					RunID int64 `json:"runId,omitempty"`
+				}{v, runID})
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Created %s workflow for registry %s.\n", w.Type, w.Registry)
 			fmt.Fprintf(out, "Policy: %s:%s (%s)\n", registry.PolicyRepository, registry.PolicyTag, w.PolicyDigest)
 			fmt.Fprintf(out, "Schedule: %s at %s\n", w.Schedule, v.TimeOfDay)
 			fmt.Fprintf(out, "Next run: %s\n", v.NextRun)
+			if runID != 0 {
+				fmt.Fprintf(out, "Run queued now: trigger run %d (see patchloop task logs --run-id %d; patchloop serve runs it)\n", runID, runID)
+			}
 			return nil
 		},
 	}
@@ -123,7 +135,7 @@ csscpolicies/patchpolicy:dryrun and records nothing.`,
 	cmd.Flags().StringVar(&configPath, "config", "", "policy file (JSON, comments and trailing commas allowed) (required)")
 	cmd.Flags().StringVar(&scheduleFlag, "schedule", "", "run every N days, 1d to 30d (required)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what the policy selects from the registry; record nothing")
-	cmd.Flags().BoolVar(&runImmediately, "run-immediately", false, "also queue a run now (not yet implemented: accepted and reported)")
+	cmd.Flags().BoolVar(&runImmediately, "run-immediately", false, "also queue a run now and print its run id")
 	cmd.Flags().BoolVar(&showPatchTags, "show-patch-tags", false, "with --dry-run, show each image's latest existing patch tag")
 	_ = cmd.MarkFlagRequired("config")
 	_ = cmd.MarkFlagRequired("schedule")

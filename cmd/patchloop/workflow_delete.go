@@ -21,7 +21,8 @@ func newWorkflowDeleteCmd(e *env, g *globals) *cobra.Command {
 		Use:   "delete -r REGISTRY [--yes]",
 		Short: "Delete a workflow: its policy artifacts in the registry and its stored state",
 		Long: `Delete a registry's workflow. Every manifest in csscpolicies/patchpolicy is
-deleted from the registry, then the workflow is removed from the local store.
+deleted from the registry, its queued and running tasks are canceled and its
+runs, logs and jobs deleted, then the workflow is removed from the store.
 It asks for confirmation on the terminal unless --yes is given; without a
 terminal (or with --password-stdin, which uses stdin) --yes is required.`,
 		Args: cobra.NoArgs,
@@ -32,6 +33,9 @@ terminal (or with --password-stdin, which uses stdin) --yes is required.`,
 			}
 			if !yes && (t.passwordStdin || !e.interactive) {
 				return usagef("refusing to delete without confirmation: stdin is not a terminal; pass --yes")
+			}
+			if g.server != "" {
+				return deleteViaServer(cmd, e, g, t)
 			}
 			c, err := t.client(e)
 			if err != nil {
@@ -58,6 +62,9 @@ terminal (or with --password-stdin, which uses stdin) --yes is required.`,
 			}
 			deleted, err := c.DeletePolicies(ctx)
 			if err != nil {
+				return err
+			}
+			if err := deleteRuns(ctx, e, g, w.Registry); err != nil {
 				return err
 			}
 			if err := st.WorkflowDelete(ctx, &store.WorkflowDeleteParams{Registry: w.Registry, Type: w.Type}); err != nil {

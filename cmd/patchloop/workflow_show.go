@@ -30,6 +30,9 @@ updated. It does not contact the registry.`,
 			if err != nil {
 				return err
 			}
+			if g.server != "" {
+				return showViaServer(cmd, e, g, regName, t.typ)
+			}
 			st, err := g.openStore(ctx, e)
 			if err != nil {
 				return err

@@ -32,6 +32,9 @@ UTC hour and minute); a policy-only change keeps the schedule as it was.`,
 			if configPath == "" && scheduleFlag == "" {
 				return usagef("nothing to update: give --config, --schedule, or both")
 			}
+			if g.server != "" {
+				return updateViaServer(cmd, e, g, t, configPath, scheduleFlag)
+			}
 			params := &store.WorkflowUpdateParams{Type: t.typ}
 			if scheduleFlag != "" {
 				sched, err := parseSchedule(scheduleFlag)

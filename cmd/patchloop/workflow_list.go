@@ -1,0 +1,127 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/patchloop/patchloop/registry"
+	"github.com/patchloop/patchloop/workflow"
+)
+
+// parseStatuses parses --run-status values (repeatable or comma lists),
+// case-insensitively.
+func parseStatuses(vals []string) ([]workflow.Status, error) {
+	var out []workflow.Status
+	for _, v := range vals {
+		for _, part := range strings.Split(v, ",") {
+			if strings.TrimSpace(part) == "" {
+				continue
+			}
+			s, err := workflow.ParseStatus(part)
+			if err != nil {
+				return nil, usagef("--run-status: %v", err)
+			}
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func newWorkflowListCmd(e *env, g *globals) *cobra.Command {
+	var (
+		t        target
+		statuses []string
+	)
+	cmd := &cobra.Command{
+		Use:   "list -r REGISTRY [--run-status S]",
+		Short: "List each image of a workflow with its latest scan and patch runs",
+		Long: `List the images a registry's workflow has scanned, one row each: the latest
+scan's status, date and task id; the latest patch's status, date and task id;
+the last patched image; the workflow type; and any skip or error reason.
+--run-status keeps rows whose scan or patch status matches (Queued, Started,
+Running, Succeeded, Failed, Canceled, Skipped; any case; repeatable).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if err := t.check(); err != nil {
+				return err
+			}
+			sts, err := parseStatuses(statuses)
+			if err != nil {
+				return err
+			}
+			reg, err := registry.Normalize(t.registry)
+			if err != nil {
+				return err
+			}
+			runs, closeRuns, err := g.runsClient(ctx, e)
+			if err != nil {
+				return err
+			}
+			defer closeRuns()
+			rows, err := runs.ListImages(ctx, reg, sts...)
+			if err != nil {
+				return err
+			}
+			if rows == nil {
+				rows = []workflow.ImageRow{}
+			}
+			if g.output == outputJSON {
+				return writeJSON(cmd.OutOrStdout(), rows)
+			}
+			return writeImageRows(cmd.OutOrStdout(), rows)
+		},
+	}
+	t.addFlags(cmd, false)
+	cmd.Flags().StringArrayVar(&statuses, "run-status", nil, "keep rows whose scan or patch status is this (repeatable)")
+	return cmd
+}
+
+func dateCell(tm time.Time) string {
+	if tm.IsZero() {
+		return "-"
+	}
+	return tm.UTC().Format(time.RFC3339)
+}
+
+func idCell(id int64) string {
+	if id == 0 {
+		return "-"
+	}
+	return fmt.Sprint(id)
+}
+
+func cell(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return strings.ReplaceAll(s, "\t", " ")
+}
+
+// writeImageRows prints `workflow list` as a table with the reference's columns.
+func writeImageRows(w io.Writer, rows []workflow.ImageRow) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "IMAGE\tSCAN STATUS\tSCAN DATE\tSCAN TASK ID\tPATCH STATUS\tPATCH DATE\tPATCH TASK ID\tLAST PATCHED IMAGE\tWORKFLOW TYPE\tREASON")
+	for _, r := range rows {
+		reason := r.PatchSkippedReason
+		if r.ScanErrorReason != "" {
+			reason = "scan: " + r.ScanErrorReason
+		}
+		if r.PatchErrorReason != "" {
+			reason = "patch: " + r.PatchErrorReason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Image,
+			cell(string(r.ScanStatus)), dateCell(r.ScanDate), idCell(r.ScanRunID),
+			cell(string(r.PatchStatus)), dateCell(r.PatchDate), idCell(r.PatchRunID),
+			cell(r.LastPatchedImage), r.WorkflowType, cell(reason))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("writing image table: %w", err)
+	}
+	return nil
+}
