@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -87,6 +88,21 @@ func BenchmarkInventoryBookworm(b *testing.B) {
 			cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		}
 		b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
+	})
+	b.Run("syft-dpkg-cataloger", func(b *testing.B) {
+		out, err := exec.Command("../scripts/build-syft.sh").Output()
+		if err != nil {
+			b.Fatalf("building syft (scripts/build-syft.sh): %v", err)
+		}
+		syft := strings.TrimSpace(string(out))
+		b.ResetTimer()
+		for range b.N {
+			cmd := exec.Command(syft, "scan", "registry:"+reg.Addr+"/bench:bookworm", "-o", "json", "-q", "--override-default-catalogers", "dpkg-db-cataloger")
+			cmd.Env = append(os.Environ(), "SYFT_REGISTRY_INSECURE_USE_HTTP=true", "SYFT_CHECK_FOR_APP_UPDATE=false")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("syft: %v\n%s", err, out)
+			}
+		}
 	})
 	b.Run("cold", func(b *testing.B) {
 		start := cpuTime()

@@ -196,8 +196,12 @@ func (o *options) layerEntries(ctx context.Context, l v1.Layer, dig string, s Se
 	if err != nil {
 		return nil, fmt.Errorf("opening: %w", err)
 	}
-	defer rc.Close()
-	cr := &countingReader{ctx: ctx, r: rc, p: Progress{Layer: dig, Total: total}, fn: o.progress}
+	ahead := newReadAhead(rc)
+	defer func() {
+		rc.Close() // unblocks the read-ahead goroutine if it is mid-read
+		ahead.Close()
+	}()
+	cr := &countingReader{ctx: ctx, r: ahead, p: Progress{Layer: dig, Total: total}, fn: o.progress}
 	r, closeDec, err := decompress(cr)
 	if err != nil {
 		return nil, err
