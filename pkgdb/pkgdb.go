@@ -53,7 +53,8 @@ type Reader interface {
 	// Family is the family this reader handles.
 	Family() Family
 	// Paths are the slash-separated paths, relative to the root, that Read
-	// needs: files, or directories whose whole contents are needed.
+	// needs: files, or directories whose whole contents are needed. A
+	// directory ends in "/" (image.SelectPaths reads this convention).
 	Paths() []string
 	// Read returns the installed packages, sorted by name then arch, or an
 	// error naming the file that could not be parsed. It returns
