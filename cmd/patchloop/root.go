@@ -78,6 +78,7 @@ func newRootCmd(e *env) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.store, "store", "", "state store: a SQLite path, sqlite:///path or postgres://user:pass@host/db (default $PATCHLOOP_STORE, else $XDG_DATA_HOME/patchloop/patchloop.db)")
 	root.AddCommand(newPolicyCmd(e, g), newWorkflowCmd(e, g))
 	root.AddCommand(newScanCmd(e, g))
+	root.AddCommand(newPatchCmd(e, g))
 	root.PersistentFlags().StringVar(&g.server, "server", "", "send workflow and task commands to the daemon at this URL (http://host:port) instead of the store")
 	root.PersistentFlags().StringVar(&g.tokenFile, "token-file", "", "the daemon's API token file (default $PATCHLOOP_TOKEN, else api-token beside the store or in $XDG_CONFIG_HOME/patchloop)")
 	root.AddCommand(newServeCmd(e, g), newTaskCmd(e, g), newDemoCmd(e, g))
