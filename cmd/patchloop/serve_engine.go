@@ -28,23 +28,38 @@ type engineOptions struct {
 	logger      *slog.Logger
 	id          string
 	catalog     workflow.Catalog
+	// pipeline, when set, is used instead of a new one on cacheDir.
+	pipeline *pipeline.Pipeline
 }
 
 // newPipeline builds the real scan and patch adapters: registries through
 // the docker keychain (plain HTTP for loopback hosts), the distributions'
 // archives through a verified cache.
 func newPipeline(e *env, cacheDir string) (*pipeline.Pipeline, error) {
+	cacheDir, repos, err := newRepos(cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	return newPipelineWith(e, cacheDir, repos)
+}
+
+// newRepos is the archive client on cacheDir (default the XDG cache).
+func newRepos(cacheDir string) (string, *distrorepo.Client, error) {
 	if cacheDir == "" {
 		d, err := distrorepo.DefaultCacheDir()
 		if err != nil {
-			return nil, fmt.Errorf("%w (set --cache-dir)", err)
+			return "", nil, fmt.Errorf("%w (set --cache-dir)", err)
 		}
 		cacheDir = d
 	}
 	repos, err := distrorepo.New(distrorepo.Config{CacheDir: cacheDir})
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
+	return cacheDir, repos, nil
+}
+
+func newPipelineWith(e *env, cacheDir string, repos *distrorepo.Client) (*pipeline.Pipeline, error) {
 	cache, err := image.NewCache(filepath.Join(cacheDir, "layers"), 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w (set --cache-dir to a writable directory)", err)
@@ -76,10 +91,12 @@ func (g *globals) openEngine(ctx context.Context, e *env, o engineOptions) (*wor
 	if err != nil {
 		return nil, workflow.Database{}, fmt.Errorf("%w (set --store or PATCHLOOP_STORE)", err)
 	}
-	p, err := newPipeline(e, o.cacheDir)
-	if err != nil {
-		_ = db.Close()
-		return nil, workflow.Database{}, err
+	p := o.pipeline
+	if p == nil {
+		if p, err = newPipeline(e, o.cacheDir); err != nil {
+			_ = db.Close()
+			return nil, workflow.Database{}, err
+		}
 	}
 	eng, err := workflow.New(ctx, db, workflow.Config{
 		Selector:    p.Selector(),
