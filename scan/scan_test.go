@@ -46,7 +46,7 @@ func (c *blobCounter) wrap(h http.Handler) http.Handler {
 
 // withOtherConfig is img with one more environment variable: the same
 // layers under a new image digest.
-func withOtherConfig(t *testing.T, img v1.Image, env string) v1.Image {
+func withOtherConfig(t testing.TB, img v1.Image, env string) v1.Image {
 	t.Helper()
 	cf, err := img.ConfigFile()
 	if err != nil {
