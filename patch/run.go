@@ -179,7 +179,7 @@ func Run(ctx context.Context, req Request) (*Result, error) {
 	var built []*platformBuild
 	defer func() {
 		for _, b := range built {
-			if b.layer != nil {
+			if b != nil && b.layer != nil {
 				_ = os.Remove(b.layer.Path)
 			}
 		}
@@ -189,8 +189,9 @@ func Run(ctx context.Context, req Request) (*Result, error) {
 		built, err = pp.index(ctx, orig)
 	} else {
 		var b *platformBuild
-		b, err = pp.single(ctx, orig)
-		built = []*platformBuild{b}
+		if b, err = pp.single(ctx, orig); err == nil {
+			built = []*platformBuild{b}
+		}
 	}
 	if err != nil {
 		return nil, err
