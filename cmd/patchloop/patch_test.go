@@ -14,6 +14,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/openvex/go-vex/pkg/vex"
@@ -439,4 +441,86 @@ func TestPatchRejectsBadFlags(t *testing.T) {
 			t.Errorf("%v: stderr %q", args, r.stderr)
 		}
 	}
+}
+
+// TestPatchMultiPlatformIndex patches an OCI index of amd64 and arm64
+// images natively (each with its own architecture's packages, no
+// emulation) and passes a platform it cannot patch through unchanged.
+func TestPatchMultiPlatformIndex(t *testing.T) {
+	t.Parallel()
+	f := newDemoFixture(t, types.OCIManifestSchema1)
+	arm := func(d testDeb) testDeb { d.arch = "arm64"; return d }
+	armDebs := f.repo.publish("debian", "bookworm", []string{"amd64", "arm64"}, []testDeb{arm(demoV1)})
+	f.repo.publish("debian-security", "bookworm-security", []string{"amd64", "arm64"}, []testDeb{arm(demoV2)})
+	armRoot := demoSystem(t, "arm64", armDebs["demo_1.0-1_arm64"], f.debs["keep_1.0_all"])
+	armImg := imageOf(t, armRoot, "arm64", types.OCIManifestSchema1)
+	other := f.reg.PushRandom(t, "other:1")
+
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	idx = mutate.AppendManifests(idx,
+		mutate.IndexAddendum{Add: f.orig, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: armImg, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}},
+		mutate.IndexAddendum{Add: other, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "s390x"}, Annotations: map[string]string{"org.example.child": "kept"}}},
+	)
+	idx = mutate.Annotations(idx, map[string]string{"org.example.index": "kept"}).(v1.ImageIndex)
+	mustNil(t, remote.WriteIndex(f.reg.Ref(t, "multi:1.0"), idx))
+	origIM, err := idx.IndexManifest()
+	mustNil(t, err)
+	origDigest, err := idx.Digest()
+	mustNil(t, err)
+
+	r := newHarness(t).ok("", f.args(f.reg.Addr+"/multi:1.0", "--report", f.report, "-o", "json")...)
+	res := decodeResult(t, r.stdout)
+	if res.Tag != f.reg.Addr+"/multi:1.0-1" || len(res.Platforms) != 3 {
+		t.Fatalf("result %+v", res)
+	}
+	pidx, err := remote.Index(f.reg.Ref(t, "multi:1.0-1"))
+	mustNil(t, err)
+	im, err := pidx.IndexManifest()
+	mustNil(t, err)
+	if im.MediaType != types.OCIImageIndex || im.Annotations["org.example.index"] != "kept" || im.Annotations[patch.AnnotationBaseDigest] != origDigest.String() {
+		t.Errorf("patched index media type %s, annotations %v", im.MediaType, im.Annotations)
+	}
+	if len(im.Manifests) != 3 {
+		t.Fatalf("patched index has %d manifests", len(im.Manifests))
+	}
+	for i := range 2 {
+		if im.Manifests[i].Digest == origIM.Manifests[i].Digest || !reflectPlatformEqual(im.Manifests[i].Platform, origIM.Manifests[i].Platform) {
+			t.Errorf("manifest %d: %+v, want patched with the original platform %+v", i, im.Manifests[i], origIM.Manifests[i].Platform)
+		}
+	}
+	got, _ := json.Marshal(im.Manifests[2])
+	want, _ := json.Marshal(origIM.Manifests[2])
+	if string(got) != string(want) {
+		t.Errorf("unpatchable platform changed:\n%s\nwant\n%s", got, want)
+	}
+	if res.Platforms[2].Skipped == "" || res.Platforms[2].Plan != nil {
+		t.Errorf("s390x result %+v, want skipped", res.Platforms[2])
+	}
+
+	for _, arch := range []string{"amd64", "arm64"} {
+		t.Run(arch+" files and dpkg database, read without running anything", func(t *testing.T) {
+			dir := t.TempDir()
+			sh(t, "skopeo", "copy", "--quiet", "--src-tls-verify=false", "--override-arch", arch, "docker://"+f.reg.Addr+"/multi:1.0-1", "oci:"+filepath.Join(dir, "oci")+":x")
+			sh(t, "umoci", "unpack", "--image", filepath.Join(dir, "oci")+":x", filepath.Join(dir, "bundle"))
+			root := filepath.Join(dir, "bundle", "rootfs")
+			got := sh(t, "dpkg-query", "--root="+root, "-W", "-f=${Package}:${Architecture} ${Version} ${db:Status-Abbrev}\n", "demo")
+			if want := "demo:" + arch + " 1.0-2 ii \n"; got != want {
+				t.Errorf("dpkg-query: %q, want %q", got, want)
+			}
+			if out := sh(t, "dpkg", "--root="+root, "--verify", "demo"); strings.TrimSpace(out) != "" {
+				t.Errorf("dpkg --verify demo: %s", out)
+			}
+			if _, err := os.Lstat(filepath.Join(root, "usr/share/demo/gone")); !os.IsNotExist(err) {
+				t.Errorf("usr/share/demo/gone still there: %v", err)
+			}
+		})
+	}
+}
+
+func reflectPlatformEqual(a, b *v1.Platform) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equals(*b)
 }
