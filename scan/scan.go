@@ -6,6 +6,7 @@
 package scan
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -97,17 +98,19 @@ type Image struct {
 	// EOSL is true when OS is past its end of support (EOSLDate, zero
 	// when unknown). An EOSL image is not matched against the source: it
 	// is never patched.
-	EOSL       bool             `json:"eosl"`
-	EOSLDate   time.Time        `json:"eosl_date,omitzero"`
-	Packages   []pkgdb.Package  `json:"packages"`
-	Findings   []vulndb.Finding `json:"findings"`
-	Fixable    bool             `json:"fixable"`
-	Report     *vulndb.Report   `json:"report,omitempty"`
-	Source     string           `json:"source,omitempty"`
-	Warnings   []string         `json:"warnings,omitempty"`
-	Timings    Timings          `json:"timings"`
-	configName string           // config digest, for the report's ImageID
-	diffIDs    []string         // for the report
+	EOSL     bool             `json:"eosl"`
+	EOSLDate time.Time        `json:"eosl_date,omitzero"`
+	Packages []pkgdb.Package  `json:"packages"`
+	Findings []vulndb.Finding `json:"findings"`
+	Fixable  bool             `json:"fixable"`
+	Report   *vulndb.Report   `json:"report,omitempty"`
+	Source   string           `json:"source,omitempty"`
+	// Warnings are problems the scan went past, such as an image without
+	// apt sources whose release's default suites were used.
+	Warnings   []string `json:"warnings,omitempty"`
+	Timings    Timings  `json:"timings"`
+	configName string   // config digest, for the report's ImageID
+	diffIDs    []string // for the report
 }
 
 // Scanner scans references, each image digest once: tags pointing at the
@@ -368,6 +371,9 @@ func (s *Scanner) scanImage(ctx context.Context, t target) (*Image, error) {
 		src := s.opts.Source
 		if b, ok := src.(ImageSource); ok {
 			src = b.ForImage(fsys, "")
+			if osr.Family == pkgdb.Deb && !hasAptSources(fsys) {
+				out.Warnings = append(out.Warnings, fmt.Sprintf("no apt sources in the image: using the default suites of %s %s", osr.ID, cmp.Or(osr.Codename, osr.VersionID)))
+			}
 		}
 		out.Source = src.Name()
 		found, err := src.Find(ctx, osr, pkgs)

@@ -201,6 +201,9 @@ func TestBookworm(t *testing.T) {
 		dir := distroless(t, rootfs)
 		b.reg.Push(t, "distroless:12", testutil.ImageFromDir(t, dir))
 		r := b.scan(t, "distroless:12", b.repos)
+		if len(r.Images[0].Warnings) != 1 || !strings.Contains(r.Images[0].Warnings[0], "no apt sources") {
+			t.Errorf("warnings %q, want one about the missing apt sources", r.Images[0].Warnings)
+		}
 		if d := diffLines(inventoryLines(r.Images[0].Packages), dpkgQuery(t, rootfs)); d != "" {
 			t.Error(d)
 		}

@@ -189,6 +189,11 @@ func runScan(cmd *cobra.Command, e *env, g *globals, f *scanFlags, arg string) e
 	if err != nil {
 		return err
 	}
+	for _, img := range res.Images {
+		for _, w := range img.Warnings {
+			fmt.Fprintf(e.stderr, "patchloop: warning: %s (%s)\n", w, platformName(img.Platform))
+		}
+	}
 	if f.packages {
 		if err := writePackages(cmd.OutOrStdout(), g.output, res); err != nil {
 			return err

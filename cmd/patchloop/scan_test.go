@@ -345,6 +345,9 @@ func TestScanCommand(t *testing.T) {
 		if len(vulnKeys(t, r.stdout)) == 0 {
 			t.Error("no vulnerabilities in the report")
 		}
+		if !strings.Contains(r.stderr, "warning: no apt sources in the image") {
+			t.Errorf("stderr %q lacks the warning about the missing apt sources", r.stderr)
+		}
 	})
 
 	t.Run("--packages lists the inventory", func(t *testing.T) {
