@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -9,11 +11,16 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/patchloop/patchloop/distrorepo"
 	"github.com/patchloop/patchloop/internal/testutil"
 	"github.com/patchloop/patchloop/patch"
+	"github.com/patchloop/patchloop/pkgdb"
 )
 
 // realDistro is a release patched end to end from the real archive.
@@ -261,4 +268,105 @@ func TestPatchDistrolessEndToEnd(t *testing.T) {
 	if v := sh(t, "chroot", out, "perl", "-v"); !strings.Contains(v, "This is perl 5") {
 		t.Errorf("perl -v: %s", v)
 	}
+}
+
+// TestPatchTwoPlatformsEndToEnd patches an index of the amd64 bookworm
+// minbase system and an arm64 system built from real bookworm arm64
+// packages (installed by dpkg with --force-architecture, nothing run) on
+// this amd64 host. The arm64 result is checked by reading only: dpkg's
+// database, dpkg --verify's checksums and the ELF machine of the library.
+func TestPatchTwoPlatformsEndToEnd(t *testing.T) {
+	testutil.RequireSlow(t)
+	t.Parallel()
+	requireTools(t, "dpkg", "chroot", "umoci", "skopeo")
+	ctx := context.Background()
+	c, err := distrorepo.New(distrorepo.Config{CacheDir: filepath.Join(sharedCache(t), "fixture-repo")})
+	mustNil(t, err)
+	set, err := c.Sources(nil, pkgdb.OS{ID: "debian", VersionID: "12", Codename: "bookworm", Family: pkgdb.Deb}, "arm64")
+	mustNil(t, err)
+	ix, err := c.Index(ctx, set)
+	mustNil(t, err)
+	// Packages whose only maintainer script is a trigger.
+	names := []string{"liblzma5", "libpcre2-8-0"}
+	var debs []string
+	newest := map[string]string{}
+	for _, n := range names {
+		var release *distrorepo.Package
+		for _, p := range ix.Packages(n) {
+			if p.Suite.Pocket == distrorepo.PocketRelease {
+				release = p
+			}
+		}
+		if release == nil {
+			t.Fatalf("no arm64 %s in bookworm", n)
+		}
+		f, err := c.Fetch(ctx, release)
+		mustNil(t, err)
+		f.Close()
+		debs = append(debs, f.Name())
+		// The newest across suites, ordered by the real dpkg.
+		for _, p := range ix.Packages(n) {
+			if cur := newest[n]; cur == "" || exec.Command("dpkg", "--compare-versions", p.Version, "gt", cur).Run() == nil {
+				newest[n] = p.Version
+			}
+		}
+	}
+	armRoot := demoSystem(t, "arm64", debs...)
+	amdRoot := minbaseWithSuites(t, realBookworm)
+
+	reg := testutil.StartRegistry(t)
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	idx = mutate.AppendManifests(idx,
+		mutate.IndexAddendum{Add: imageOf(t, amdRoot, "amd64", types.OCIManifestSchema1), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: imageOf(t, armRoot, "arm64", types.OCIManifestSchema1), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}},
+	)
+	mustNil(t, remote.WriteIndex(reg.Ref(t, "two:12"), idx))
+
+	r := newHarness(t).ok("", "patch", reg.Addr+"/two:12", "--all", "--cache-dir", sharedCache(t), "-o", "json")
+	res := decodeResult(t, r.stdout)
+	if len(res.Platforms) != 2 || res.Platforms[1].Plan == nil {
+		t.Fatalf("platforms %+v", res.Platforms)
+	}
+	t.Logf("amd64: %d upgrades; arm64: %+v", len(res.Platforms[0].Plan.Upgrades), res.Platforms[1].Plan.Upgrades)
+
+	unpack := func(arch string) string {
+		dir := t.TempDir()
+		sh(t, "skopeo", "copy", "--quiet", "--src-tls-verify=false", "--override-arch", arch, "docker://"+res.Tag, "oci:"+filepath.Join(dir, "oci")+":x")
+		sh(t, "umoci", "unpack", "--image", filepath.Join(dir, "oci")+":x", filepath.Join(dir, "bundle"))
+		return filepath.Join(dir, "bundle", "rootfs")
+	}
+	t.Run("amd64 is fully upgraded and dpkg is happy", func(t *testing.T) {
+		root := unpack("amd64")
+		if out := sh(t, "chroot", root, "dpkg", "--audit"); strings.TrimSpace(out) != "" {
+			t.Errorf("dpkg --audit:\n%s", out)
+		}
+		if left, _ := aptWould(t, root, "upgrade"); len(left) > 0 {
+			t.Errorf("apt-get -s upgrade still upgrades %v", left)
+		}
+	})
+	t.Run("arm64 has the newest versions, its own architecture's files, and verifies", func(t *testing.T) {
+		root := unpack("arm64")
+		for _, n := range names {
+			got := sh(t, "dpkg-query", "--root="+root, "-W", "-f=${Architecture} ${Version} ${db:Status-Abbrev}", n)
+			if want := "arm64 " + newest[n] + " ii "; got != want {
+				t.Errorf("%s: %q, want %q", n, got, want)
+			}
+			if out := sh(t, "dpkg", "--root="+root, "--verify", n); strings.TrimSpace(out) != "" {
+				t.Errorf("dpkg --verify %s: %s", n, out)
+			}
+		}
+		libs, err := filepath.Glob(filepath.Join(root, "*lib/aarch64-linux-gnu/liblzma.so.5.*"))
+		mustNil(t, err)
+		more, err := filepath.Glob(filepath.Join(root, "usr/lib/aarch64-linux-gnu/liblzma.so.5.*"))
+		mustNil(t, err)
+		libs = append(libs, more...)
+		if len(libs) != 1 {
+			t.Fatalf("liblzma in arm64 root: %v", libs)
+		}
+		b, err := os.ReadFile(libs[0])
+		mustNil(t, err)
+		if len(b) < 20 || string(b[:4]) != "\x7fELF" || b[18] != 0xb7 || b[19] != 0 {
+			t.Errorf("%s is not an AArch64 ELF file", libs[0])
+		}
+	})
 }
