@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -110,5 +112,50 @@ func TestReposUnreachableArchiveIsAnError(t *testing.T) {
 	}
 	if _, err := vulndb.NewRepos(c).Find(context.Background(), pkgdb.OS{ID: "alpine", VersionID: "3.20", Family: pkgdb.APK}, nil); !errors.Is(err, vulndb.ErrUnsupportedOS) {
 		t.Errorf("alpine: %v, want ErrUnsupportedOS", err)
+	}
+}
+
+// TestScanAllScansEachDigestOnce scans eight references to two tags of
+// one small image (the host's real dpkg status and os-release) four at a
+// time: the config and layer are downloaded once, and every result holds
+// the inventory.
+func TestScanAllScansEachDigestOnce(t *testing.T) {
+	t.Parallel()
+	status, err := os.ReadFile("/var/lib/dpkg/status")
+	if err != nil {
+		t.Skip("the host has no dpkg database")
+	}
+	osr, err := os.ReadFile("/etc/os-release")
+	if err != nil {
+		t.Skip("the host has no os-release")
+	}
+	dir := t.TempDir()
+	mustWrite(t, filepath.Join(dir, "etc/os-release"), osr)
+	mustWrite(t, filepath.Join(dir, "var/lib/dpkg/status"), status)
+	var blobs blobCounter
+	reg := testutil.StartRegistry(t, testutil.WithHandlerWrap(blobs.wrap))
+	img := testutil.ImageFromDir(t, dir)
+	reg.Push(t, "host:a", img)
+	reg.Push(t, "host:b", img)
+	s, err := scan.New(scan.Options{Registry: fastClient(t, reg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []name.Reference
+	for i := range 8 {
+		refs = append(refs, reg.Ref(t, "host:"+string(rune('a'+i%2))))
+	}
+	before := blobs.n.Load()
+	results, errs := s.ScanAll(context.Background(), refs, 4)
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if n := blobs.n.Load() - before; n != 2 {
+		t.Errorf("%d blob downloads, want 2 (config and layer once)", n)
+	}
+	for i, r := range results {
+		if len(r.Images) != 1 || len(r.Images[0].Packages) == 0 || r.Images[0].Report.ArtifactName != refs[i].String() {
+			t.Errorf("result %d: %+v", i, r)
+		}
 	}
 }
