@@ -2,8 +2,9 @@
 # Builds syft, used only as an external oracle by slow tests (never
 # imported). Prints the path of the binary. Cached under the test cache.
 set -eu
-cache="${PATCHLOOP_TEST_CACHE:-$HOME/.cache/patchloop-test}/bin"
-version="${SYFT_VERSION:-latest}"
+# Pinned: catalogue flags change between syft releases.
+version="${SYFT_VERSION:-v1.57.1}"
+cache="${PATCHLOOP_TEST_CACHE:-$HOME/.cache/patchloop-test}/bin/syft-$version"
 if [ ! -x "$cache/syft" ]; then
 	mkdir -p "$cache"
 	tmp=$(mktemp -d)
