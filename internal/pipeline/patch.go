@@ -2,23 +2,16 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"slices"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
-	"github.com/patchloop/patchloop/image"
 	"github.com/patchloop/patchloop/patch"
 	"github.com/patchloop/patchloop/registry"
-	"github.com/patchloop/patchloop/scan"
-	"github.com/patchloop/patchloop/version"
-	"github.com/patchloop/patchloop/vulndb"
 	"github.com/patchloop/patchloop/workflow"
 )
 
@@ -30,11 +23,11 @@ var _ workflow.Patcher = (*Patcher)(nil)
 
 // ErrTagTaken is returned when an incremental patch tag already holds an
 // image that this cycle did not push: it is never overwritten.
-var ErrTagTaken = errors.New("patch tag already exists")
+var ErrTagTaken = patch.ErrTagTaken
 
-// Patch implements workflow.Patcher: it scans the original (by the digest
-// the trigger saw), plans the upgrade of every package with a fix, builds
-// the layer, stamps the cycle and pushes.
+// Patch implements workflow.Patcher: patch.Run on the original tag (every
+// linux platform of an index), fixing what the vulnerability source finds,
+// pushed under the cycle's next tag with the cycle's annotations.
 func (pt *Patcher) Patch(ctx context.Context, req workflow.PatchRequest, log io.Writer) (workflow.PatchResult, error) {
 	p := pt.p
 	if req.NextTag == "" {
@@ -44,23 +37,13 @@ func (pt *Patcher) Patch(ctx context.Context, req workflow.PatchRequest, log io.
 	if err != nil {
 		return workflow.PatchResult{}, err
 	}
-	origTag, err := c.Tag(req.Repository, req.Tag)
+	orig, err := c.Tag(req.Repository, req.Tag)
 	if err != nil {
 		return workflow.PatchResult{}, err
 	}
 	next, err := c.Tag(req.Repository, req.NextTag)
 	if err != nil {
 		return workflow.PatchResult{}, err
-	}
-	var orig name.Reference = origTag
-	if req.OriginalDigest != "" {
-		h, err := v1.NewHash(req.OriginalDigest)
-		if err != nil {
-			return workflow.PatchResult{}, fmt.Errorf("original digest %q: %w", req.OriginalDigest, workflow.ErrPermanent)
-		}
-		if orig, err = c.Digest(req.Repository, h); err != nil {
-			return workflow.PatchResult{}, err
-		}
 	}
 	if req.Convention != "floating" {
 		// An incremental tag is written once: refuse to overwrite one this
@@ -70,206 +53,58 @@ func (pt *Patcher) Patch(ctx context.Context, req workflow.PatchRequest, log io.
 			return workflow.PatchResult{}, err
 		}
 		if taken {
-			return workflow.PatchResult{}, fmt.Errorf("%s: %w, not overwritten", next, ErrTagTaken)
+			return workflow.PatchResult{}, fmt.Errorf("%s: %w, not overwritten: %w", next, ErrTagTaken, workflow.ErrPermanent)
 		}
 	}
-	desc, err := c.Get(ctx, orig)
+	w, err := p.writer(req.Registry)
 	if err != nil {
 		return workflow.PatchResult{}, err
 	}
-	if desc.MediaType.IsIndex() {
-		return workflow.PatchResult{}, fmt.Errorf("%s is a multi-platform index: only single-platform images are patched by workflows so far: %w", origTag, workflow.ErrPermanent)
-	}
-	base, err := desc.Image()
+	fmt.Fprintf(log, "patching the original %s\n", orig)
+	res, err := patch.Run(ctx, patch.Request{
+		Image:       orig,
+		Registry:    c,
+		Writer:      w,
+		Repos:       p.cfg.Repos,
+		Source:      p.cfg.Source,
+		Tag:         req.NextTag,
+		Annotations: map[string]string{AnnotationWorkflow: req.Workflow, AnnotationCycle: req.Cycle},
+		Cache:       p.cfg.Cache,
+		ScratchDir:  p.cfg.ScratchDir,
+		Now:         p.cfg.Now,
+	})
 	if err != nil {
-		return workflow.PatchResult{}, fmt.Errorf("reading image %s: %w", origTag, err)
-	}
-	if _, _, ok, err := patch.OriginalOf(base); err != nil {
-		return workflow.PatchResult{}, fmt.Errorf("reading %s: %w", origTag, err)
-	} else if ok {
-		return workflow.PatchResult{}, fmt.Errorf("%s: %w: %w", origTag, patch.ErrPatchedBase, workflow.ErrPermanent)
-	}
-
-	fmt.Fprintf(log, "scanning the original %s@%s\n", origTag, desc.Digest)
-	res, err := p.scan(ctx, req.Registry, orig)
-	if err != nil {
+		if errors.Is(err, patch.ErrUnsupported) || errors.Is(err, patch.ErrUnsatisfiable) {
+			err = fmt.Errorf("%w: %w", err, workflow.ErrPermanent)
+		}
 		return workflow.PatchResult{}, err
 	}
-	if len(res.Images) != 1 {
-		return workflow.PatchResult{}, fmt.Errorf("scan of %s gave %d images, want 1", origTag, len(res.Images))
+	if req.OriginalDigest != "" && res.OriginalDigest.String() != req.OriginalDigest {
+		fmt.Fprintf(log, "note: %s moved to %s since the cycle selected it (%s)\n", orig, res.OriginalDigest, req.OriginalDigest)
 	}
-	simg := res.Images[0]
-	fixable := vulndb.Fixable(simg.Findings)
-	if len(fixable) == 0 {
-		return workflow.PatchResult{}, fmt.Errorf("the original %s has no fixable vulnerability although its scan tag had: %w", origTag, workflow.ErrPermanent)
-	}
-	built, err := p.build(ctx, base, simg, fixable, log)
-	if err != nil {
-		return workflow.PatchResult{}, err
-	}
-	defer func() { _ = os.Remove(built.layer.Path) }()
-
-	out, err := patch.Image(patch.ImageParams{Base: base, BaseName: origTag.String(), Layer: built.layer, Report: built.report, CVEs: built.fixed, Created: p.cfg.Now()})
-	if err != nil {
-		return workflow.PatchResult{}, err
-	}
-	m, err := out.Manifest()
-	if err != nil {
-		return workflow.PatchResult{}, fmt.Errorf("reading patched manifest: %w", err)
-	}
-	anns := map[string]string{AnnotationWorkflow: req.Workflow, AnnotationCycle: req.Cycle}
-	for k, v := range m.Annotations {
-		anns[k] = v
-	}
-	stamped, ok := mutate.Annotations(out, anns).(v1.Image)
-	if !ok {
-		return workflow.PatchResult{}, errors.New("annotating patched image: not an image")
-	}
-	fmt.Fprintf(log, "pushing %s\n", next)
-	dg, err := c.WriteImage(ctx, next, stamped)
-	if err != nil {
-		return workflow.PatchResult{}, err
-	}
-	return workflow.PatchResult{Tag: next.String(), Digest: dg.String(), FixedCVEs: built.fixed}, nil
-}
-
-type built struct {
-	layer  *patch.LayerFile
-	report *patch.LayerReport
-	fixed  []string
-}
-
-// build plans the upgrade of fixable's packages and writes the layer.
-func (p *Pipeline) build(ctx context.Context, base v1.Image, simg *scan.Image, fixable []vulndb.Finding, log io.Writer) (*built, error) {
-	fam := simg.OS.Family
-	planner, err := patch.PlannerFor(fam)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", err, workflow.ErrPermanent)
-	}
-	inst, err := patch.InstallerFor(fam)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", err, workflow.ErrPermanent)
-	}
-	cmp := version.For(fam)
-	if cmp == nil || p.cfg.Repos == nil {
-		return nil, fmt.Errorf("no package archive for %s packages: %w", fam, workflow.ErrPermanent)
-	}
-	fixes, err := fixesOf(fixable, cmp)
-	if err != nil {
-		return nil, err
-	}
-	var opts []image.Option
-	if p.cfg.Cache != nil {
-		opts = append(opts, image.WithCache(p.cfg.Cache))
-	}
-	meta, err := image.Extract(ctx, base, scan.Selector(), opts...)
-	if err != nil {
-		return nil, fmt.Errorf("reading the package database: %w", err)
-	}
-	arch := simg.Platform.Architecture
-	if simg.Platform.Variant != "" && arch == "arm" {
-		arch = "armhf"
-	}
-	set, err := p.cfg.Repos.Sources(meta, simg.OS, arch)
-	if err != nil {
-		return nil, err
-	}
-	ix, err := p.cfg.Repos.Index(ctx, set)
-	if err != nil {
-		return nil, err
-	}
-	plan, err := planner.Plan(ctx, meta, patch.PlanRequest{Fixes: fixes, Index: ix, Arch: arch})
-	if err != nil {
-		return nil, err
-	}
-	if len(plan.Upgrades) == 0 {
-		return nil, fmt.Errorf("no package has a newer version in the archive: %w", workflow.ErrPermanent)
-	}
-	for _, u := range plan.Upgrades {
-		fmt.Fprintf(log, "upgrade %s %s -> %s (%s)\n", u.Name, u.OldVersion, u.NewVersion, u.Reason)
-	}
-	db, err := image.Extract(ctx, base, image.SelectPaths(inst.Paths()...), opts...)
-	if err != nil {
-		return nil, fmt.Errorf("reading the package database: %w", err)
-	}
-	extra, err := inst.ExtraPaths(db, plan.Upgrades)
-	if err != nil {
-		return nil, err
-	}
-	root, err := image.Extract(ctx, base, image.SelectPaths(append(inst.Paths(), extra...)...), opts...)
-	if err != nil {
-		return nil, fmt.Errorf("reading the files the upgrade replaces: %w", err)
-	}
-	lf, report, err := patch.BuildLayer(ctx, inst, patch.LayerParams{
-		Root:     root,
-		Upgrades: plan.Upgrades,
-		Debs:     patch.RepoDebs{Repo: p.cfg.Repos, Index: ix},
-	}, p.cfg.ScratchDir)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(log, "layer %s: %d entries, %d bytes of files\n", lf.Digest, report.Entries, report.Bytes)
-	for _, s := range report.ScriptsNotRun {
-		fmt.Fprintf(log, "maintainer scripts not run: %s (%s)\n", s.Package, strings.Join(s.Scripts, ","))
-	}
-	fixed, err := fixedBy(fixable, plan.Upgrades, cmp)
-	if err != nil {
-		_ = os.Remove(lf.Path)
-		return nil, err
-	}
-	return &built{layer: lf, report: report, fixed: fixed}, nil
-}
-
-// fixesOf asks for each package with a fix, at the highest fixed version
-// any of its findings needs.
-func fixesOf(fs []vulndb.Finding, cmp version.Comparer) ([]patch.Fix, error) {
-	need := map[string]string{}
-	for _, f := range fs {
-		cur, ok := need[f.PkgName]
-		if !ok {
-			need[f.PkgName] = f.FixedVersion
+	for _, pl := range res.Platforms {
+		if pl.Skipped != "" {
+			fmt.Fprintf(log, "%s/%s: skipped: %s\n", pl.Platform.OS, pl.Platform.Architecture, pl.Skipped)
 			continue
 		}
-		c, err := cmp.Compare(f.FixedVersion, cur)
-		if err != nil {
-			return nil, fmt.Errorf("comparing fixed versions of %s: %w", f.PkgName, err)
+		if pl.Plan != nil {
+			for _, u := range pl.Plan.Upgrades {
+				fmt.Fprintf(log, "%s/%s: upgrade %s %s -> %s (%s)\n", pl.Platform.OS, pl.Platform.Architecture, u.Name, u.OldVersion, u.NewVersion, u.Reason)
+			}
 		}
-		if c > 0 {
-			need[f.PkgName] = f.FixedVersion
-		}
-	}
-	out := make([]patch.Fix, 0, len(need))
-	for n, v := range need {
-		out = append(out, patch.Fix{Name: n, MinVersion: v})
-	}
-	slices.SortFunc(out, func(a, b patch.Fix) int { return strings.Compare(a.Name, b.Name) })
-	return out, nil
-}
-
-// fixedBy returns the ids of the findings whose package the upgrades bring
-// to at least the fixed version.
-func fixedBy(fs []vulndb.Finding, ups []patch.Upgrade, cmp version.Comparer) ([]string, error) {
-	newv := map[string]string{}
-	for _, u := range ups {
-		newv[u.Name] = u.NewVersion
-	}
-	var out []vulndb.Finding
-	for _, f := range fs {
-		v, ok := newv[f.PkgName]
-		if !ok {
-			continue
-		}
-		c, err := cmp.Compare(v, f.FixedVersion)
-		if err != nil {
-			return nil, fmt.Errorf("comparing %s versions: %w", f.PkgName, err)
-		}
-		if c >= 0 {
-			out = append(out, f)
+		if pl.Layer != nil {
+			for _, s := range pl.Layer.ScriptsNotRun {
+				fmt.Fprintf(log, "maintainer scripts not run: %s (%s)\n", s.Package, strings.Join(s.Scripts, ","))
+			}
 		}
 	}
-	ids := fixedIDs(out)
-	slices.Sort(ids)
-	return slices.Compact(ids), nil
+	if res.UpToDate {
+		return workflow.PatchResult{}, fmt.Errorf("the original %s has nothing to upgrade although its scan tag had fixable vulnerabilities: %w", orig, workflow.ErrPermanent)
+	}
+	if res.VEXDigest != (v1.Hash{}) {
+		fmt.Fprintf(log, "OpenVEX document attached as referrer %s\n", res.VEXDigest)
+	}
+	return workflow.PatchResult{Tag: res.Tag, Digest: res.Digest.String(), FixedCVEs: res.FixedCVEs}, nil
 }
 
 // Pushed implements workflow.Patcher: the image at NextTag counts when it
@@ -293,22 +128,24 @@ func (pt *Patcher) Pushed(ctx context.Context, req workflow.PatchRequest) (workf
 	if err != nil {
 		return workflow.PatchResult{}, false, err
 	}
-	if desc.MediaType.IsIndex() {
-		return workflow.PatchResult{}, false, nil
+	var m struct {
+		Annotations map[string]string `json:"annotations"`
 	}
-	img, err := desc.Image()
-	if err != nil {
-		return workflow.PatchResult{}, false, fmt.Errorf("reading %s: %w", next, err)
-	}
-	m, err := img.Manifest()
-	if err != nil {
-		return workflow.PatchResult{}, false, fmt.Errorf("reading manifest of %s: %w", next, err)
+	if err := json.Unmarshal(desc.Manifest, &m); err != nil {
+		return workflow.PatchResult{}, false, fmt.Errorf("parsing manifest of %s: %w", next, err)
 	}
 	if m.Annotations[AnnotationCycle] != req.Cycle || m.Annotations[AnnotationWorkflow] != req.Workflow {
 		return workflow.PatchResult{}, false, nil
 	}
 	if req.OriginalDigest != "" && m.Annotations[patch.AnnotationBaseDigest] != req.OriginalDigest {
 		return workflow.PatchResult{}, false, nil
+	}
+	if desc.MediaType.IsIndex() {
+		return workflow.PatchResult{Tag: next.String(), Digest: desc.Digest.String()}, true, nil
+	}
+	img, err := desc.Image()
+	if err != nil {
+		return workflow.PatchResult{}, false, fmt.Errorf("reading %s: %w", next, err)
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {

@@ -11,8 +11,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/patchloop/patchloop/distrorepo"
 	"github.com/patchloop/patchloop/image"
+	"github.com/patchloop/patchloop/patch"
 	"github.com/patchloop/patchloop/registry"
 	"github.com/patchloop/patchloop/vulndb"
 )
@@ -39,6 +43,9 @@ type Config struct {
 	// ScratchDir is where patch layers are written before they are pushed.
 	// Default os.TempDir().
 	ScratchDir string
+	// Writer returns the pusher of a registry host. Default
+	// patch.NewRemoteWriter with the docker keychain.
+	Writer func(host string) (patch.Writer, error)
 	// Now stamps patched images' history and scan reports. Default time.Now.
 	Now func() time.Time
 }
@@ -50,6 +57,7 @@ type Pipeline struct {
 
 	mu      sync.Mutex
 	clients map[string]*registry.Client
+	writers map[string]patch.Writer
 }
 
 // New checks cfg and returns the pipeline.
@@ -69,7 +77,12 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Pipeline{cfg: cfg, clients: map[string]*registry.Client{}}, nil
+	if cfg.Writer == nil {
+		cfg.Writer = func(string) (patch.Writer, error) {
+			return patch.NewRemoteWriter(remote.WithAuthFromKeychain(authn.DefaultKeychain))
+		}
+	}
+	return &Pipeline{cfg: cfg, clients: map[string]*registry.Client{}, writers: map[string]patch.Writer{}}, nil
 }
 
 // client returns the (cached) client of a registry host.
@@ -85,6 +98,21 @@ func (p *Pipeline) client(host string) (*registry.Client, error) {
 	}
 	p.clients[host] = c
 	return c, nil
+}
+
+// writer returns the (cached) pusher of a registry host.
+func (p *Pipeline) writer(host string) (patch.Writer, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if w, ok := p.writers[host]; ok {
+		return w, nil
+	}
+	w, err := p.cfg.Writer(host)
+	if err != nil {
+		return nil, fmt.Errorf("registry %s: %w", host, err)
+	}
+	p.writers[host] = w
+	return w, nil
 }
 
 // Selector returns the workflow.Selector face.
