@@ -255,6 +255,17 @@ func TestPatchCommand(t *testing.T) {
 			t.Errorf("up-to-date run changed tags %v → %v", before, after)
 		}
 	})
+	t.Run("past 999 incremental patches the command refuses", func(t *testing.T) {
+		f.reg.PushRandom(t, "app:1.0-999")
+		before := f.tags(t)
+		r := h.fail("", f.args(f.image, "--report", f.report)...)
+		if !strings.Contains(r.stderr, "no more than 999 patches") {
+			t.Errorf("stderr %q", r.stderr)
+		}
+		if after := f.tags(t); !slices.Equal(before, after) {
+			t.Errorf("tags changed %v → %v", before, after)
+		}
+	})
 	t.Run("--all upgrades without a report", func(t *testing.T) {
 		r := h.ok("", f.args(f.image, "--all", "--tag", "all", "-o", "json")...)
 		res := decodeResult(t, r.stdout)
