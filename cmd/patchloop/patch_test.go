@@ -509,6 +509,16 @@ func TestPatchMultiPlatformIndex(t *testing.T) {
 		t.Errorf("s390x result %+v, want skipped", res.Platforms[2])
 	}
 
+	t.Run("a re-patch of the patched index starts from the original index", func(t *testing.T) {
+		r := newHarness(t).ok("", f.args(f.reg.Addr+"/multi:1.0-1", "--report", f.report, "-o", "json")...)
+		res2 := decodeResult(t, r.stdout)
+		if res2.Tag != f.reg.Addr+"/multi:1.0-2" || res2.OriginalDigest != origDigest {
+			t.Errorf("re-patch pushed %s built on %s, want multi:1.0-2 on %s", res2.Tag, res2.OriginalDigest, origDigest)
+		}
+		if res2.Platforms[0].Patched != res.Platforms[0].Patched {
+			t.Errorf("same original and packages gave %s, then %s", res.Platforms[0].Patched, res2.Platforms[0].Patched)
+		}
+	})
 	for _, arch := range []string{"amd64", "arm64"} {
 		t.Run(arch+" files and dpkg database, read without running anything", func(t *testing.T) {
 			dir := t.TempDir()
