@@ -18,6 +18,7 @@ import (
 	"github.com/patchloop/patchloop/image"
 	"github.com/patchloop/patchloop/patch"
 	"github.com/patchloop/patchloop/registry"
+	"github.com/patchloop/patchloop/scan"
 	"github.com/patchloop/patchloop/vulndb"
 )
 
@@ -48,7 +49,15 @@ type Config struct {
 	Writer func(host string) (patch.Writer, error)
 	// Now stamps patched images' history and scan reports. Default time.Now.
 	Now func() time.Time
+	// ScanReuse is how long a scan of one image digest is reused by later
+	// scans of the same digest (tags sharing an image, retries). Default
+	// ScanReuseDefault, the archive index's own reuse time; negative
+	// scans every time.
+	ScanReuse time.Duration
 }
+
+// ScanReuseDefault is Config.ScanReuse's default.
+const ScanReuseDefault = 10 * time.Minute
 
 // Pipeline holds the adapters' shared parts. Selector, Scanner and
 // Patcher return its three faces.
@@ -58,6 +67,14 @@ type Pipeline struct {
 	mu      sync.Mutex
 	clients map[string]*registry.Client
 	writers map[string]patch.Writer
+	// scanners holds one scan.Scanner per registry (its memo shares scans
+	// by digest), replaced when older than ScanReuse.
+	scanners map[string]*scannerGen
+}
+
+type scannerGen struct {
+	s  *scan.Scanner
+	at time.Time
 }
 
 // New checks cfg and returns the pipeline.
@@ -77,12 +94,15 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ScanReuse == 0 {
+		cfg.ScanReuse = ScanReuseDefault
+	}
 	if cfg.Writer == nil {
 		cfg.Writer = func(string) (patch.Writer, error) {
 			return patch.NewRemoteWriter(remote.WithAuthFromKeychain(authn.DefaultKeychain))
 		}
 	}
-	return &Pipeline{cfg: cfg, clients: map[string]*registry.Client{}, writers: map[string]patch.Writer{}}, nil
+	return &Pipeline{cfg: cfg, clients: map[string]*registry.Client{}, writers: map[string]patch.Writer{}, scanners: map[string]*scannerGen{}}, nil
 }
 
 // client returns the (cached) client of a registry host.

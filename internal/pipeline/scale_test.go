@@ -19,6 +19,12 @@ import (
 	"github.com/patchloop/patchloop/workflow"
 )
 
+// realClock is the wall clock in UTC.
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now().UTC() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
 // TestScaleCycle is the scale benchmark (scripts/bench-workflow): a
 // registry of 1,000 original tags in 20 repositories sharing 3 real
 // Debian bases; all but 10 already have a clean -1 patch. One full cycle
@@ -31,7 +37,7 @@ func TestScaleCycle(t *testing.T) {
 	}
 	const repos, perRepo, unpatched = 20, 50, 10
 	ctx := context.Background()
-	b := setup(t)
+	b := setupWith(t, realClock{})
 	reg := testutil.StartRegistry(t)
 	c, err := registry.New(reg.Addr)
 	if err != nil {

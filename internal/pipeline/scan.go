@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -19,14 +20,33 @@ type Scanner struct{ p *Pipeline }
 
 var _ workflow.Scanner = (*Scanner)(nil)
 
-// scan scans ref with a fresh scan.Scanner (its memo lives for one call,
-// so a long-running daemon keeps no results) on the shared layer cache.
+// scan scans ref. Scans of one digest are shared for up to ScanReuse: the
+// registry's scan.Scanner (whose memo is keyed by digest) is replaced by a
+// fresh one once it is older, so a long-running daemon keeps a bounded set
+// of results and never judges an image on findings older than that.
 func (p *Pipeline) scan(ctx context.Context, host string, ref name.Reference) (*scan.Result, error) {
 	c, err := p.client(host)
 	if err != nil {
 		return nil, err
 	}
-	return scan.Scan(ctx, ref, scan.Options{Registry: c, Source: p.cfg.Source, Cache: p.cfg.Cache, Now: p.cfg.Now})
+	opts := scan.Options{Registry: c, Source: p.cfg.Source, Cache: p.cfg.Cache, Now: p.cfg.Now}
+	if p.cfg.ScanReuse < 0 {
+		return scan.Scan(ctx, ref, opts)
+	}
+	now := time.Now()
+	p.mu.Lock()
+	g := p.scanners[host]
+	if g == nil || now.Sub(g.at) > p.cfg.ScanReuse {
+		s, err := scan.New(opts)
+		if err != nil {
+			p.mu.Unlock()
+			return nil, err
+		}
+		g = &scannerGen{s: s, at: now}
+		p.scanners[host] = g
+	}
+	p.mu.Unlock()
+	return g.s.Scan(ctx, ref)
 }
 
 // Scan implements workflow.Scanner.
