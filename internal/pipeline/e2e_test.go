@@ -41,11 +41,11 @@ type testBundle struct {
 
 var t0 = time.Date(2026, 11, 3, 9, 30, 0, 0, time.UTC)
 
-func setup(t *testing.T) *testBundle { return setupWith(t, workflow.NewFakeClock(t0)) }
+func setup(t *testing.T) *testBundle { return setupWith(t, workflow.NewFakeClock(t0), 4) }
 
-// setupWith runs the engine on clock (a FakeClock for scheduling tests;
-// the benchmark wants real run durations).
-func setupWith(t *testing.T, clock workflow.Clock) *testBundle {
+// setupWith runs the engine with workers on clock (a FakeClock for
+// scheduling tests; the benchmark wants real run durations).
+func setupWith(t *testing.T, clock workflow.Clock, workers int) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -83,7 +83,7 @@ func setupWith(t *testing.T, clock workflow.Clock) *testBundle {
 	eng, err := workflow.New(ctx, db, workflow.Config{
 		Selector: p.Selector(), Scanner: p.Scanner(), Patcher: p.Patcher(),
 		Catalog:      workflow.StoreCatalog{Store: st},
-		Workers:      4,
+		Workers:      workers,
 		JobTimeout:   5 * time.Minute,
 		RetryDelay:   20 * time.Millisecond,
 		PollInterval: 50 * time.Millisecond,

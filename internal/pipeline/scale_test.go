@@ -37,7 +37,8 @@ func TestScaleCycle(t *testing.T) {
 	}
 	const repos, perRepo, unpatched = 20, 50, 10
 	ctx := context.Background()
-	b := setupWith(t, realClock{})
+	const workers = 8
+	b := setupWith(t, realClock{}, workers)
 	reg := testutil.StartRegistry(t)
 	c, err := registry.New(reg.Addr)
 	if err != nil {
@@ -136,7 +137,7 @@ func TestScaleCycle(t *testing.T) {
 	t.Logf("BENCH cycle of %d images: %s wall (%d patched, %d skipped clean, %d failed), %.1f ms per image overall",
 		images, wall.Round(10*time.Millisecond), patched, skipped, failed, float64(wall.Milliseconds())/float64(images))
 	t.Logf("BENCH clean image scan task: median %s, p95 %s, mean %s (%d workers, SQLite)",
-		median.Round(100*time.Microsecond), p95.Round(100*time.Microsecond), perClean.Round(100*time.Microsecond), 4)
+		median.Round(100*time.Microsecond), p95.Round(100*time.Microsecond), perClean.Round(100*time.Microsecond), workers)
 	if wall > 60*time.Second {
 		t.Errorf("full cycle took %s, want under 60s", wall)
 	}
