@@ -56,6 +56,9 @@ func (pt *Patcher) Patch(ctx context.Context, req workflow.PatchRequest, log io.
 			return workflow.PatchResult{}, fmt.Errorf("%s: %w, not overwritten: %w", next, ErrTagTaken, workflow.ErrPermanent)
 		}
 	}
+	if p.cfg.Repos == nil {
+		return workflow.PatchResult{}, fmt.Errorf("patching %s: no package archive configured: %w", orig, workflow.ErrPermanent)
+	}
 	w, err := p.writer(req.Registry)
 	if err != nil {
 		return workflow.PatchResult{}, err
