@@ -192,3 +192,58 @@ func (h *harness) runEnv(vars map[string]string, args ...string) result {
 	code := run(context.Background(), e, args)
 	return result{out.String(), errb.String(), code}
 }
+
+// TestWorkflowListFailedAndLogs runs a real cycle in an in-process daemon
+// on an image that is no Linux distribution: its scan fails on every
+// attempt, and the CLI shows it through list --run-status failed,
+// list-runs and logs.
+func TestWorkflowListFailedAndLogs(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	reg := testutil.StartRegistry(t)
+	reg.PushRandom(t, "python:3.11")
+	pf := policyFile(t, "incremental", repoEntry("python", "*"))
+	h.ok("", "workflow", "create", "-r", reg.Addr, "--config", pf, "--schedule", "7d", "--run-immediately")
+	startServe(t, h)
+	var rows []map[string]string
+	deadline := time.Now().Add(time.Minute)
+	for {
+		r := h.ok("", "-o", "json", "workflow", "list", "-r", reg.Addr, "--run-status", "FAILED")
+		if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
+			t.Fatalf("%v: %s", err, r.stdout)
+		}
+		if len(rows) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed row: %s", r.stdout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	row := rows[0]
+	if row["image"] != "python:3.11" || row["scan_status"] != "Failed" || row["scan_error_reason"] == "" || row["scan_task_ID"] == "" ||
+		row["workflow_type"] != "continuouspatchv1" || row["patch_status"] != "" {
+		t.Fatalf("row %v", row)
+	}
+	table := h.ok("", "workflow", "list", "-r", reg.Addr).stdout
+	if !strings.HasPrefix(table, "IMAGE  ") || !strings.Contains(table, "SCAN TASK ID") || !strings.Contains(table, "scan: ") {
+		t.Fatalf("table:\n%s", table)
+	}
+	if succeeded := h.ok("", "-o", "json", "workflow", "list", "-r", reg.Addr, "--run-status", "succeeded").stdout; strings.TrimSpace(succeeded) != "[]" {
+		t.Fatalf("succeeded rows: %s", succeeded)
+	}
+	runs := h.ok("", "task", "list-runs", "--name", "cssc-scan-image", "--run-status", "Failed", "--top", "1").stdout
+	if !strings.Contains(runs, "Failed") || !strings.Contains(runs, row["scan_task_ID"]) {
+		t.Fatalf("list-runs:\n%s", runs)
+	}
+	logs := h.ok("", "task", "logs", "--run-id", row["scan_task_ID"]).stdout
+	if !strings.Contains(logs, "attempt 3") || !strings.Contains(logs, "scanning ") {
+		t.Fatalf("logs:\n%s", logs)
+	}
+	if r := h.fail("", "task", "logs", "--run-id", "999999"); !strings.Contains(oneLine(t, r.stderr), "999999") {
+		t.Fatalf("missing run: %s", r.stderr)
+	}
+	if r := h.fail("", "task", "list-runs", "--run-status", "sideways"); !strings.Contains(oneLine(t, r.stderr), "sideways") {
+		t.Fatalf("bad status: %s", r.stderr)
+	}
+}

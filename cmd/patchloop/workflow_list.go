@@ -68,11 +68,8 @@ Running, Succeeded, Failed, Canceled, Skipped; any case; repeatable).`,
 			if err != nil {
 				return err
 			}
-			if rows == nil {
-				rows = []workflow.ImageRow{}
-			}
 			if g.output == outputJSON {
-				return writeJSON(cmd.OutOrStdout(), rows)
+				return writeJSON(cmd.OutOrStdout(), imageRowViews(rows))
 			}
 			return writeImageRows(cmd.OutOrStdout(), rows)
 		},
@@ -80,6 +77,48 @@ Running, Succeeded, Failed, Canceled, Skipped; any case; repeatable).`,
 	t.addFlags(cmd, false)
 	cmd.Flags().StringArrayVar(&statuses, "run-status", nil, "keep rows whose scan or patch status is this (repeatable)")
 	return cmd
+}
+
+// imageRowView is a `workflow list -o json` row, with the reference's
+// field names.
+type imageRowView struct {
+	Image              string `json:"image"`
+	ScanStatus         string `json:"scan_status"`
+	ScanDate           string `json:"scan_date"`
+	ScanTaskID         string `json:"scan_task_ID"`
+	PatchStatus        string `json:"patch_status"`
+	PatchDate          string `json:"patch_date"`
+	PatchTaskID        string `json:"patch_task_ID"`
+	LastPatchedImage   string `json:"last_patched_image"`
+	WorkflowType       string `json:"workflow_type"`
+	PatchSkippedReason string `json:"patch_skipped_reason,omitempty"`
+	ScanErrorReason    string `json:"scan_error_reason,omitempty"`
+	PatchErrorReason   string `json:"patch_error_reason,omitempty"`
+}
+
+func imageRowViews(rows []workflow.ImageRow) []imageRowView {
+	out := make([]imageRowView, 0, len(rows))
+	for _, r := range rows {
+		v := imageRowView{
+			Image: r.Image, ScanStatus: string(r.ScanStatus), PatchStatus: string(r.PatchStatus),
+			LastPatchedImage: r.LastPatchedImage, WorkflowType: r.WorkflowType,
+			PatchSkippedReason: r.PatchSkippedReason, ScanErrorReason: r.ScanErrorReason, PatchErrorReason: r.PatchErrorReason,
+		}
+		if !r.ScanDate.IsZero() {
+			v.ScanDate = rfc3339(r.ScanDate)
+		}
+		if !r.PatchDate.IsZero() {
+			v.PatchDate = rfc3339(r.PatchDate)
+		}
+		if r.ScanRunID != 0 {
+			v.ScanTaskID = fmt.Sprint(r.ScanRunID)
+		}
+		if r.PatchRunID != 0 {
+			v.PatchTaskID = fmt.Sprint(r.PatchRunID)
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 func dateCell(tm time.Time) string {
