@@ -246,4 +246,11 @@ func TestWorkflowListFailedAndLogs(t *testing.T) {
 	if r := h.fail("", "task", "list-runs", "--run-status", "sideways"); !strings.Contains(oneLine(t, r.stderr), "sideways") {
 		t.Fatalf("bad status: %s", r.stderr)
 	}
+	// The cycle is over: cancel-run has nothing left to cancel.
+	if out := h.ok("", "workflow", "cancel-run", "-r", reg.Addr).stdout; !strings.Contains(out, "Canceled 0 runs") {
+		t.Fatalf("cancel-run: %s", out)
+	}
+	if r := h.fail("", "workflow", "cancel-run", "-r", "never.example"); !strings.Contains(oneLine(t, r.stderr), "no run to cancel") {
+		t.Fatalf("cancel-run without runs: %s", r.stderr)
+	}
 }
