@@ -254,3 +254,26 @@ func TestWorkflowListFailedAndLogs(t *testing.T) {
 		t.Fatalf("cancel-run without runs: %s", r.stderr)
 	}
 }
+
+// TestDeleteRemovesQueuedRuns: a workflow deleted before any daemon ran
+// its queued trigger leaves no run and no queued job behind.
+func TestDeleteRemovesQueuedRuns(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	reg := testutil.StartRegistry(t)
+	pf := policyFile(t, "incremental", repoEntry("python", "*"))
+	h.ok("", "workflow", "create", "-r", reg.Addr, "--config", pf, "--schedule", "7d", "--run-immediately")
+	if out := h.ok("", "-o", "json", "task", "list-runs", "-r", reg.Addr).stdout; !strings.Contains(out, `"Queued"`) {
+		t.Fatalf("no queued run after create: %s", out)
+	}
+	h.ok("", "workflow", "delete", "-r", reg.Addr, "--yes")
+	if out := h.ok("", "-o", "json", "task", "list-runs", "-r", reg.Addr).stdout; strings.TrimSpace(out) != "[]" {
+		t.Fatalf("runs after delete: %s", out)
+	}
+	// A daemon started now finds no job to run for it.
+	startServe(t, h)
+	time.Sleep(1500 * time.Millisecond)
+	if out := h.ok("", "-o", "json", "task", "list-runs").stdout; strings.TrimSpace(out) != "[]" {
+		t.Fatalf("a deleted workflow's job ran: %s", out)
+	}
+}
