@@ -188,10 +188,12 @@ func (pp *platformPatcher) build(ctx context.Context, o *original, img v1.Image,
 	if err != nil {
 		return fmt.Errorf("reading the files the upgrade replaces: %w", err)
 	}
+	debs := newPrefetch(ctx, RepoDebs{Repo: req.Repos, Index: ix}, plan.Upgrades, pp.scratch)
+	defer debs.Close()
 	lf, report, err := BuildLayer(ctx, inst, LayerParams{
 		Root:     root,
 		Upgrades: plan.Upgrades,
-		Debs:     RepoDebs{Repo: req.Repos, Index: ix},
+		Debs:     debs,
 	}, pp.scratch)
 	if err != nil {
 		return err
