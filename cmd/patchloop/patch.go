@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 
@@ -104,9 +105,18 @@ func (f *patchFlags) check() error {
 	return nil
 }
 
+// patchMemoryLimit is the soft heap limit below which a patch run does
+// not collect garbage (unless GOGC or GOMEMLIMIT is set): a run is short,
+// and its heap is mostly the parsed package indexes it keeps to the end.
+const patchMemoryLimit = 512 << 20
+
 func runPatch(cmd *cobra.Command, e *env, g *globals, f *patchFlags, arg string) error {
 	if err := f.check(); err != nil {
 		return err
+	}
+	if e.getenv("GOGC") == "" && e.getenv("GOMEMLIMIT") == "" {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(patchMemoryLimit))
+		defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	}
 	ctx := cmd.Context()
 	var nameOpts []name.Option
