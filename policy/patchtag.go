@@ -115,3 +115,20 @@ func appendNext(dst []byte, conv Convention, original string, highest int) ([]by
 	}
 	return dst, nil
 }
+
+// IsReferrersTag reports whether tag is the referrers API's tag-schema
+// fallback ("sha256-" and 64 hex digits), where registries without the
+// referrers API keep the artifacts (OpenVEX documents) attached to an
+// image. Such a tag is never an image to patch.
+func IsReferrersTag(tag string) bool {
+	hex, ok := strings.CutPrefix(tag, "sha256-")
+	if !ok || len(hex) != 64 {
+		return false
+	}
+	for _, c := range hex {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}

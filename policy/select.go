@@ -101,6 +101,9 @@ func SelectRepository(r Repository, conv Convention, tags []string, repoExists b
 		patches = make([]patchRef, 0, len(tags))
 	}
 	for ti, t := range tags {
+		if IsReferrersTag(t) {
+			continue // an attached artifact (OpenVEX), not an image
+		}
 		pt, isPatch := ParsePatchTag(t)
 		if !isPatch {
 			ix.sawOriginal(t)

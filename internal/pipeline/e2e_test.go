@@ -20,6 +20,7 @@ import (
 	"github.com/patchloop/patchloop/internal/pipeline"
 	"github.com/patchloop/patchloop/internal/testutil"
 	"github.com/patchloop/patchloop/patch"
+	"github.com/patchloop/patchloop/policy"
 	"github.com/patchloop/patchloop/registry"
 	"github.com/patchloop/patchloop/store"
 	"github.com/patchloop/patchloop/store/sqlitestore"
@@ -195,7 +196,7 @@ func tags(t *testing.T, reg *testutil.Registry, repo string) []string {
 		t.Fatal(err)
 	}
 	// OpenVEX referrers of the patches live under sha256-… fallback tags.
-	list = slices.DeleteFunc(list, pipeline.IsReferrersTag)
+	list = slices.DeleteFunc(list, policy.IsReferrersTag)
 	slices.Sort(list)
 	return list
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 	"sync"
 
 	"github.com/patchloop/patchloop/policy"
@@ -18,23 +16,6 @@ import (
 type Selector struct{ p *Pipeline }
 
 var _ workflow.Selector = (*Selector)(nil)
-
-// IsReferrersTag reports whether tag is the referrers API's tag-schema
-// fallback ("sha256-" and 64 hex digits), where registries without the
-// referrers API keep the artifacts (OpenVEX documents) attached to an
-// image. Such a tag is never an image to patch.
-func IsReferrersTag(tag string) bool {
-	hex, ok := strings.CutPrefix(tag, "sha256-")
-	if !ok || len(hex) != 64 {
-		return false
-	}
-	for _, c := range hex {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
 
 // headJobs bounds the concurrent manifest HEADs of one selection.
 const headJobs = 8
@@ -65,9 +46,6 @@ func (s *Selector) Select(ctx context.Context, wf string, log io.Writer) (workfl
 	inv, err := c.Inventory(ctx, repos)
 	if err != nil {
 		return workflow.Selection{}, err
-	}
-	for repo, tags := range inv {
-		inv[repo] = slices.DeleteFunc(tags, IsReferrersTag)
 	}
 	sel := pol.Select(inv)
 	out := workflow.Selection{Targets: make([]workflow.Target, len(sel.Images))}
