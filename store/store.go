@@ -136,8 +136,8 @@ func Register(scheme string, open Opener) {
 }
 
 // Open opens the store at location: a file path or sqlite:///path for
-// SQLite, postgres://… for PostgreSQL (not yet supported). The backend's
-// package must be imported (e.g. store/sqlitestore).
+// SQLite, postgres://… for PostgreSQL. The backend's package must be imported
+// (store/sqlitestore, store/pgstore).
 func Open(ctx context.Context, location string, cfg Config) (Store, error) {
 	u, err := ParseURL(location)
 	if err != nil {
@@ -147,10 +147,6 @@ func Open(ctx context.Context, location string, cfg Config) (Store, error) {
 	open, ok := backends[u.Scheme]
 	backendsMu.RUnlock()
 	if !ok {
-		switch u.Scheme {
-		case "postgres", "postgresql":
-			return nil, fmt.Errorf("store %s: postgres is not yet supported (use a SQLite path)", Redact(location))
-		}
 		return nil, fmt.Errorf("store %s: no %q backend (known: %s)", Redact(location), u.Scheme, strings.Join(known(), ", "))
 	}
 	s, err := open(ctx, u, cfg.WithDefaults())

@@ -100,7 +100,7 @@ func TestOpenURLs(t *testing.T) {
 		s.Close()
 	}
 	for loc, want := range map[string]string{
-		"postgres://u:hunter2@db/patchloop": "postgres is not yet supported",
+		"postgres://u:hunter2@db/patchloop": `no "postgres" backend`,
 		"mysql://x/y":                       `no "mysql" backend`,
 		dir:                                 "is a directory",
 		"sqlite://host/x.db":                "sqlite:///absolute/path",
