@@ -89,12 +89,36 @@ func (c *Client) WriteIndex(ctx context.Context, tag name.Tag, idx v1.ImageIndex
 }
 
 func (c *Client) writeThenTag(ctx context.Context, tag name.Tag, h v1.Hash, t remote.Taggable) error {
-	repo := tag.RepositoryStr()
-	if err := c.pusher.Push(ctx, tag.Context().Digest(h.String()), t); err != nil {
-		return c.wrap(err, repo, "pushing "+h.String())
+	p := c.Pusher()
+	if err := p.PushDigest(ctx, tag.Context().Digest(h.String()), t); err != nil {
+		return err
 	}
-	if err := c.pusher.Put(ctx, tag, t); err != nil {
-		return c.wrap(err, repo, "tagging "+h.String()+" as "+tag.TagStr())
+	return p.Tag(ctx, tag, t)
+}
+
+// Pusher writes manifests by digest and moves tags with this client's
+// credentials and retries, and reports failures as classified *Error values
+// with secrets masked. It is what the patch engine pushes through
+// (patch.Writer).
+type Pusher struct{ c *Client }
+
+// Pusher returns the client's Pusher.
+func (c *Client) Pusher() *Pusher { return &Pusher{c: c} }
+
+// PushDigest writes t and every blob and child manifest it references,
+// by digest, tagging nothing. A manifest with a subject is also recorded
+// as a referrer.
+func (p *Pusher) PushDigest(ctx context.Context, ref name.Digest, t remote.Taggable) error {
+	if err := p.c.pusher.Push(ctx, ref, t); err != nil {
+		return p.c.wrap(err, ref.RepositoryStr(), "pushing "+ref.DigestStr())
+	}
+	return nil
+}
+
+// Tag points tag at t, whose manifest and blobs are already pushed.
+func (p *Pusher) Tag(ctx context.Context, tag name.Tag, t remote.Taggable) error {
+	if err := p.c.pusher.Put(ctx, tag, t); err != nil {
+		return p.c.wrap(err, tag.RepositoryStr(), "tagging "+tag.TagStr())
 	}
 	return nil
 }

@@ -9,9 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
 
 	"github.com/patchloop/patchloop/distrorepo"
@@ -150,16 +148,12 @@ func runPatch(cmd *cobra.Command, e *env, g *globals, f *patchFlags, arg string)
 		return err
 	}
 	regOpts := append([]registry.Option{registry.WithInsecure(f.insecure), registry.WithUserAgent("patchloop")}, e.registryOptions...)
-	remoteOpts := []remote.Option{remote.WithUserAgent("patchloop")}
 	if f.passwordStdin {
 		pw, err := readPassword(e.stdin)
 		if err != nil {
 			return err
 		}
 		regOpts = append(regOpts, registry.WithBasicAuth(f.username, pw))
-		remoteOpts = append(remoteOpts, remote.WithAuth(&authn.Basic{Username: f.username, Password: pw}))
-	} else {
-		remoteOpts = append(remoteOpts, remote.WithAuthFromKeychain(authn.DefaultKeychain))
 	}
 	rc, err := registry.New(ref.Context().RegistryStr(), regOpts...)
 	if err != nil {
@@ -181,9 +175,7 @@ func runPatch(cmd *cobra.Command, e *env, g *globals, f *patchFlags, arg string)
 		return fmt.Errorf("creating scratch directory: %w (set --cache-dir to a writable directory)", err)
 	}
 	if !f.dryRun {
-		if req.Writer, err = patch.NewRemoteWriter(remoteOpts...); err != nil {
-			return err
-		}
+		req.Writer = rc.Pusher()
 	}
 	switch {
 	case f.report != "":

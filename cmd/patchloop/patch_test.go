@@ -376,6 +376,9 @@ func TestPatchRegistryFailingMidPush(t *testing.T) {
 			t.Fatalf("failed push (mode %d) left tags %v → %v", m, before, after)
 		}
 		t.Logf("mode %d: %s", m, oneLine(t, r.stderr))
+		if strings.Contains(r.stderr, "_state=") {
+			t.Errorf("mode %d: the error shows the upload session's state token: %s", m, r.stderr)
+		}
 	}
 	mode.Store(0)
 	r := h.ok("", f.args(f.image, "--report", f.report, "-o", "json")...)

@@ -11,9 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
 	"github.com/patchloop/patchloop/distrorepo"
 	"github.com/patchloop/patchloop/image"
 	"github.com/patchloop/patchloop/patch"
@@ -44,8 +41,9 @@ type Config struct {
 	// ScratchDir is where patch layers are written before they are pushed.
 	// Default os.TempDir().
 	ScratchDir string
-	// Writer returns the pusher of a registry host. Default
-	// patch.NewRemoteWriter with the docker keychain.
+	// Writer returns the pusher of a registry host. Default: the host's
+	// registry client's Pusher (the docker keychain, retries, classified
+	// errors).
 	Writer func(host string) (patch.Writer, error)
 	// Now stamps patched images' history and scan reports. Default time.Now.
 	Now func() time.Time
@@ -55,6 +53,9 @@ type Config struct {
 	// scans every time.
 	ScanReuse time.Duration
 }
+
+// The registry client's pusher is what patches are pushed through.
+var _ patch.Writer = (*registry.Pusher)(nil)
 
 // ScanReuseDefault is Config.ScanReuse's default.
 const ScanReuseDefault = 10 * time.Minute
@@ -97,12 +98,17 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.ScanReuse == 0 {
 		cfg.ScanReuse = ScanReuseDefault
 	}
-	if cfg.Writer == nil {
-		cfg.Writer = func(string) (patch.Writer, error) {
-			return patch.NewRemoteWriter(remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	p := &Pipeline{cfg: cfg, clients: map[string]*registry.Client{}, writers: map[string]patch.Writer{}, scanners: map[string]*scannerGen{}}
+	if p.cfg.Writer == nil {
+		p.cfg.Writer = func(host string) (patch.Writer, error) {
+			c, err := p.client(host)
+			if err != nil {
+				return nil, err
+			}
+			return c.Pusher(), nil
 		}
 	}
-	return &Pipeline{cfg: cfg, clients: map[string]*registry.Client{}, writers: map[string]patch.Writer{}, scanners: map[string]*scannerGen{}}, nil
+	return p, nil
 }
 
 // client returns the (cached) client of a registry host.
