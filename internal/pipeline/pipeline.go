@@ -98,17 +98,7 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.ScanReuse == 0 {
 		cfg.ScanReuse = ScanReuseDefault
 	}
-	p := &Pipeline{cfg: cfg, clients: map[string]*registry.Client{}, writers: map[string]patch.Writer{}, scanners: map[string]*scannerGen{}}
-	if p.cfg.Writer == nil {
-		p.cfg.Writer = func(host string) (patch.Writer, error) {
-			c, err := p.client(host)
-			if err != nil {
-				return nil, err
-			}
-			return c.Pusher(), nil
-		}
-	}
-	return p, nil
+	return &Pipeline{cfg: cfg, clients: map[string]*registry.Client{}, writers: map[string]patch.Writer{}, scanners: map[string]*scannerGen{}}, nil
 }
 
 // client returns the (cached) client of a registry host.
@@ -128,6 +118,13 @@ func (p *Pipeline) client(host string) (*registry.Client, error) {
 
 // writer returns the (cached) pusher of a registry host.
 func (p *Pipeline) writer(host string) (patch.Writer, error) {
+	if p.cfg.Writer == nil {
+		c, err := p.client(host)
+		if err != nil {
+			return nil, err
+		}
+		return c.Pusher(), nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if w, ok := p.writers[host]; ok {
