@@ -4,10 +4,8 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
+
+	"github.com/patchloop/patchloop/store"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,35 +14,6 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations reads the embedded files, named NNN_what.sql, in order.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
-	if err != nil {
-		return nil, fmt.Errorf("reading embedded migrations: %w", err)
-	}
-	var ms []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v < 1 {
-			return nil, fmt.Errorf("migration %s: name must start with a version number and _", e.Name())
-		}
-		b, err := migrationFiles.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return nil, fmt.Errorf("reading migration %s: %w", e.Name(), err)
-		}
-		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	return ms, nil
-}
-
 // migrationLock is the advisory lock key that serialises migrations of
 // concurrent openers (the text "patchloop" folded into 63 bits).
 const migrationLock = 0x7061746368_6c6f
@@ -52,7 +21,7 @@ const migrationLock = 0x7061746368_6c6f
 // migrate applies every migration not yet recorded, in one transaction
 // holding an advisory lock, so concurrent openers apply each exactly once.
 func migrate(ctx context.Context, pool *pgxpool.Pool, nowMicro int64) error {
-	ms, err := migrations()
+	ms, err := store.ReadMigrations(migrationFiles, "migrations")
 	if err != nil {
 		return err
 	}
@@ -69,17 +38,17 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, nowMicro int64) error {
 		}
 		for _, m := range ms {
 			var n int
-			if err := tx.QueryRow(ctx, `SELECT count(*) FROM patchloop_schema_migration WHERE version = $1`, m.version).Scan(&n); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM patchloop_schema_migration WHERE version = $1`, m.Version).Scan(&n); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
 			if n > 0 {
 				continue
 			}
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO patchloop_schema_migration (version, name, applied_at) VALUES ($1, $2, $3)`, m.version, m.name, nowMicro); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, `INSERT INTO patchloop_schema_migration (version, name, applied_at) VALUES ($1, $2, $3)`, m.Version, m.Name, nowMicro); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
 		}
 		return nil
